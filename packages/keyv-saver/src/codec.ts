@@ -1,0 +1,33 @@
+import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
+
+/** A serialized value as stored: `[serdeType, text]`, or `[serdeType, base64, 1]` for binary payloads. */
+export type StoredBlob = [type: string, data: string] | [type: string, data: string, base64: 1];
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+export async function encodeBlob(serde: SerializerProtocol, value: unknown): Promise<StoredBlob> {
+  const [type, bytes] = await serde.dumpsTyped(value);
+  if (type === "json") {
+    try {
+      return [type, decoder.decode(bytes)];
+    } catch {
+      // not valid UTF-8 (a custom serde): fall through to base64
+    }
+  }
+  return [type, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"), 1];
+}
+
+export function isStoredBlob(x: unknown): x is StoredBlob {
+  return Array.isArray(x) && (x.length === 2 || x.length === 3) && typeof x[0] === "string" && typeof x[1] === "string";
+}
+
+export async function decodeBlob(serde: SerializerProtocol, blob: StoredBlob): Promise<unknown> {
+  const bytes = blob[2] === 1 ? new Uint8Array(Buffer.from(blob[1], "base64")) : encoder.encode(blob[1]);
+  return serde.loadsTyped(blob[0], bytes);
+}
+
+/** Size in bytes of a blob's payload as stored. */
+export function blobBytes(blob: StoredBlob): number {
+  return Buffer.byteLength(blob[1]) + blob[0].length;
+}

@@ -1,0 +1,136 @@
+/** Every condition a graphkeep package reports with a typed error. */
+export type GraphkeepErrorCode =
+  | "INVALID_CONFIG"
+  | "INVALID_ARGUMENT"
+  | "STORE_UNAVAILABLE"
+  | "CHECKPOINT_CORRUPT"
+  | "THREAD_EXISTS"
+  | "UNSUPPORTED_URL"
+  | "ADAPTER_NOT_INSTALLED";
+
+/**
+ * Base class of every error thrown by graphkeep. Check `code` (or `instanceof`) to branch on the condition.
+ *
+ * @example
+ * try { await saver.getTuple(config) } catch (e) { if (isGraphkeepError(e) && e.code === "STORE_UNAVAILABLE") retryLater() }
+ */
+export class GraphkeepError extends Error {
+  /** Machine-readable condition. */
+  readonly code: GraphkeepErrorCode;
+
+  constructor(code: GraphkeepErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "GraphkeepError";
+    this.code = code;
+  }
+}
+
+/** A `RunnableConfig` is missing `configurable.thread_id` or carries a value of the wrong type. */
+export class InvalidConfigError extends GraphkeepError {
+  constructor(message: string) {
+    super("INVALID_CONFIG", message);
+    this.name = "InvalidConfigError";
+  }
+}
+
+/** An argument of a graphkeep method (not a `RunnableConfig`) is invalid. */
+export class InvalidArgumentError extends GraphkeepError {
+  constructor(message: string) {
+    super("INVALID_ARGUMENT", message);
+    this.name = "InvalidArgumentError";
+  }
+}
+
+/**
+ * The store failed or did not answer in time. Nothing was read as "not found": retry once the store is back.
+ * The original error is in `cause`.
+ */
+export class StoreUnavailableError extends GraphkeepError {
+  /** The store operation that failed (`get`, `getMany`, `set`, `setMany`, `delete`, `deleteMany`). */
+  readonly operation: string;
+
+  constructor(operation: string, message: string, options?: { cause?: unknown }) {
+    super("STORE_UNAVAILABLE", message, options);
+    this.name = "StoreUnavailableError";
+    this.operation = operation;
+  }
+}
+
+/** A stored record cannot be decoded or deserialized. Names the thread, checkpoint and key involved. */
+export class CheckpointCorruptError extends GraphkeepError {
+  readonly threadId: string;
+  readonly checkpointId: string | undefined;
+  readonly key: string;
+
+  constructor(
+    details: { threadId: string; checkpointId?: string | undefined; key: string },
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super("CHECKPOINT_CORRUPT", message, options);
+    this.name = "CheckpointCorruptError";
+    this.threadId = details.threadId;
+    this.checkpointId = details.checkpointId;
+    this.key = details.key;
+  }
+}
+
+/** `copyThread` was asked to write into a thread that already has checkpoints. */
+export class ThreadExistsError extends GraphkeepError {
+  readonly threadId: string;
+
+  constructor(threadId: string) {
+    super(
+      "THREAD_EXISTS",
+      `KeyvSaver: thread "${threadId}" already has checkpoints; delete it first or copy to a new thread id`,
+    );
+    this.name = "ThreadExistsError";
+    this.threadId = threadId;
+  }
+}
+
+/** `KeyvSaver.fromUrl` got a URL scheme it does not know. */
+export class UnsupportedUrlError extends GraphkeepError {
+  constructor(url: string) {
+    super(
+      "UNSUPPORTED_URL",
+      `KeyvSaver.fromUrl: unsupported URL "${redactUrl(url)}"; use memory:, sqlite://<path>, redis://, rediss://, postgres://, postgresql:// or mysql://`,
+    );
+    this.name = "UnsupportedUrlError";
+  }
+}
+
+/** The keyv adapter for a URL scheme is not installed. */
+export class AdapterNotInstalledError extends GraphkeepError {
+  readonly adapter: string;
+
+  constructor(adapter: string, cause: unknown) {
+    super(
+      "ADAPTER_NOT_INSTALLED",
+      `KeyvSaver.fromUrl: the keyv adapter "${adapter}" is not installed; run \`pnpm add ${adapter}\` (or npm i ${adapter})`,
+      { cause },
+    );
+    this.name = "AdapterNotInstalledError";
+    this.adapter = adapter;
+  }
+}
+
+/** True when `e` is any graphkeep error. */
+export function isGraphkeepError(e: unknown): e is GraphkeepError {
+  return e instanceof GraphkeepError;
+}
+
+/** True when `e` reports a store that failed or timed out. */
+export function isStoreUnavailableError(e: unknown): e is StoreUnavailableError {
+  return e instanceof GraphkeepError && e.code === "STORE_UNAVAILABLE";
+}
+
+/** True when `e` reports a stored record that cannot be decoded. */
+export function isCheckpointCorruptError(e: unknown): e is CheckpointCorruptError {
+  return e instanceof GraphkeepError && e.code === "CHECKPOINT_CORRUPT";
+}
+
+/** Hides the password part of a connection URL for error messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):([^@/]+)@/, "//$1:***@");
+}

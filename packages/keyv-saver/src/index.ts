@@ -1,0 +1,18 @@
+export type { StoredBlob } from "./codec.js";
+export {
+  AdapterNotInstalledError,
+  CheckpointCorruptError,
+  GraphkeepError,
+  type GraphkeepErrorCode,
+  InvalidArgumentError,
+  InvalidConfigError,
+  isCheckpointCorruptError,
+  isGraphkeepError,
+  isStoreUnavailableError,
+  StoreUnavailableError,
+  ThreadExistsError,
+  UnsupportedUrlError,
+} from "./errors.js";
+export { KeyvSaver } from "./saver.js";
+export type { StoreOperationCounts } from "./store.js";
+export type { KeyvSaverOptions, KeyvSaverUrlOptions, SaverStats, ThreadInfo } from "./types.js";

@@ -1,0 +1,56 @@
+import { createHash } from "node:crypto";
+
+/**
+ * Key layout (relative to the Keyv namespace). `{t}` is the encoded thread id inside braces, so every key of a
+ * thread shares one Redis Cluster hash slot.
+ *
+ * | key                         | holds                                                        |
+ * |-----------------------------|--------------------------------------------------------------|
+ * | `threads:<shard>`           | thread registry shard: ids of the threads it lists           |
+ * | `{t}:idx`                   | thread index: per namespace, ordered `[checkpointId, parent]` |
+ * | `{t}:meta`                  | created/updated time of the thread                           |
+ * | `{t}:c:<ns>:<checkpointId>` | checkpoint record (checkpoint without values, metadata)     |
+ * | `{t}:v:<ns>:<channel>:<ver>`| one channel value at one version                             |
+ * | `{t}:w:<ns>:<checkpointId>` | pending writes of one checkpoint                             |
+ */
+export const REGISTRY_SHARDS = 16;
+
+const SAFE = /^[A-Za-z0-9_.-]*$/;
+/** Longest key (before the Keyv namespace) written as is; longer keys are hashed (SQL adapters use VARCHAR(255)). */
+const MAX_KEY = 180;
+
+/** Encodes one key part so that `:`, `{` and `}` inside ids cannot break the layout. */
+export function enc(part: string): string {
+  if (SAFE.test(part)) return part;
+  return `~${Buffer.from(part, "utf8").toString("base64url")}`;
+}
+
+function hashed(s: string): string {
+  return createHash("sha256").update(s).digest("base64url").slice(0, 32);
+}
+
+function fit(tag: string, rest: string): string {
+  const key = `${tag}:${rest}`;
+  return key.length <= MAX_KEY ? key : `${tag}:h:${hashed(rest)}`;
+}
+
+export function threadTag(threadId: string): string {
+  const e = enc(threadId);
+  return `{${e.length <= 64 ? e : `h-${hashed(threadId)}`}}`;
+}
+
+export function registryShard(threadId: string): number {
+  return createHash("sha1").update(threadId).digest()[0]! % REGISTRY_SHARDS;
+}
+
+export const keys = {
+  registry: (shard: number) => `threads:${shard.toString(16)}`,
+  index: (threadId: string) => `${threadTag(threadId)}:idx`,
+  meta: (threadId: string) => `${threadTag(threadId)}:meta`,
+  checkpoint: (threadId: string, ns: string, checkpointId: string) =>
+    fit(threadTag(threadId), `c:${enc(ns)}:${enc(checkpointId)}`),
+  value: (threadId: string, ns: string, channel: string, version: string | number) =>
+    fit(threadTag(threadId), `v:${enc(ns)}:${enc(channel)}:${enc(String(version))}`),
+  writes: (threadId: string, ns: string, checkpointId: string) =>
+    fit(threadTag(threadId), `w:${enc(ns)}:${enc(checkpointId)}`),
+};

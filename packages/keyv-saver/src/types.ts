@@ -1,0 +1,111 @@
+import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
+import type { StoredBlob } from "./codec.js";
+
+/** Options of {@link KeyvSaver}. */
+export interface KeyvSaverOptions {
+  /**
+   * Idle lifetime of a thread in milliseconds: a thread not written for `ttl` ms reads as absent and is deleted
+   * the next time it is read or by `purgeExpired()`. Every `put` extends it.
+   * @default undefined (threads never expire)
+   */
+  ttl?: number | undefined;
+  /**
+   * Serializer for checkpoints, metadata, channel values and writes (any LangGraph `SerializerProtocol`, such as
+   * the compressing/encrypting serde of `@graphkeep/serde`).
+   * @default new JsonPlusSerializer()
+   */
+  serde?: SerializerProtocol | undefined;
+  /**
+   * Milliseconds after which a store operation that has not answered fails with `StoreUnavailableError`
+   * (a Redis client that lost its server keeps reconnecting and never answers).
+   * @default 5000
+   */
+  operationTimeout?: number | undefined;
+}
+
+/** Options of {@link KeyvSaver.fromUrl}: saver options plus how to reach the store. */
+export interface KeyvSaverUrlOptions extends KeyvSaverOptions {
+  /**
+   * Keyv namespace: prefix of every key (Redis, memory) or of every row key (SQL tables).
+   * @default "graphkeep"
+   */
+  namespace?: string | undefined;
+  /**
+   * Table for SQL stores (SQLite, PostgreSQL, MySQL).
+   * @default "graphkeep_checkpoints"
+   */
+  table?: string | undefined;
+  /**
+   * For `sqlite://` stores: switch the file to WAL journal with `synchronous=NORMAL` (about 6x faster writes;
+   * a crash can lose the last transactions, never corrupt the file).
+   * @default true
+   */
+  sqliteWal?: boolean | undefined;
+}
+
+/** One thread as listed by `listThreads()`. */
+export interface ThreadInfo {
+  threadId: string;
+  /** When the thread's first checkpoint was written. */
+  createdAt: Date;
+  /** When the thread's latest checkpoint was written. */
+  updatedAt: Date;
+}
+
+/** What `stats()` counts. `bytes` is the size of the serialized payloads graphkeep wrote. */
+export interface SaverStats {
+  threads: number;
+  checkpoints: number;
+  values: number;
+  writes: number;
+  bytes: number;
+}
+
+/** @internal checkpoint record stored under `{t}:c:<ns>:<id>`. */
+export interface CheckpointRecord {
+  v: 1;
+  /** parent checkpoint id */
+  p: string | null;
+  /** checkpoint without channel_values */
+  c: StoredBlob;
+  /** metadata */
+  m: StoredBlob;
+  /** channel_versions, plain, so that deletes need no deserialization */
+  cv: Record<string, string | number>;
+  /** channel versions whose value this checkpoint wrote */
+  n: Array<[channel: string, version: string | number]>;
+}
+
+/** @internal one namespace of a thread index. */
+export interface NamespaceIndex {
+  /** `[checkpointId, parentId]`, ascending by checkpoint id */
+  e: Array<[string, string | null]>;
+  /** channel_versions of the newest checkpoint, so the latest tuple loads in one round trip */
+  cv: Record<string, string | number>;
+}
+
+/** @internal thread index stored under `{t}:idx`. */
+export interface ThreadIndex {
+  v: 1;
+  /** thread id, as given */
+  t: string;
+  /** namespaces (array of pairs: namespace strings are untrusted and must not become object keys) */
+  ns: Array<[string, NamespaceIndex]>;
+  /** created at (ms) */
+  c: number;
+  /** updated at (ms) */
+  u: number;
+  /** expires at (ms), when a ttl is set */
+  x?: number | undefined;
+}
+
+/** @internal thread meta stored under `{t}:meta`. */
+export interface ThreadMeta {
+  t: string;
+  c: number;
+  u: number;
+  x?: number | undefined;
+}
+
+/** @internal one pending write: `[taskId, idx, channel, value, taskPath]`. */
+export type WriteRecord = [taskId: string, idx: number, channel: string, value: StoredBlob, taskPath: string];

@@ -1,0 +1,87 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import KeyvMysql from "@keyv/mysql";
+import KeyvPostgres from "@keyv/postgres";
+import KeyvRedis from "@keyv/redis";
+import KeyvSqlite from "@keyv/sqlite";
+import Keyv from "keyv";
+
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+export const POSTGRES_URL = process.env.POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const MYSQL_URL = process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test";
+export const REQUIRE_SERVICES = process.env.GRAPHKEEP_REQUIRE_SERVICES === "1";
+
+/** Resolves true when a TCP connection to the URL's host:port opens within 1 s. */
+export function reachable(url: string, defaultPort: number): Promise<boolean> {
+  const u = new URL(url);
+  const port = Number(u.port || defaultPort);
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(1000, () => done(false));
+    s.once("connect", () => done(true));
+    s.once("error", () => done(false));
+  });
+}
+
+export interface Backend {
+  name: string;
+  /** the URL `KeyvSaver.fromUrl` accepts for this backend (file path for SQLite) */
+  url: string;
+  /** undefined when usable; otherwise why the suite is skipped */
+  skip: string | undefined;
+  /** a Keyv over a fresh adapter instance, in a namespace of its own (clean storage) */
+  keyv(namespace?: string): Keyv;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "graphkeep-test-"));
+export const sqliteFile = join(dir, "checkpoints.sqlite");
+
+async function skipReason(name: string, url: string, port: number): Promise<string | undefined> {
+  if (await reachable(url, port)) return undefined;
+  const reason = `${name} not reachable at ${url} (set ${name.toUpperCase()}_URL or start the server; see DEVELOPERS.md)`;
+  if (REQUIRE_SERVICES) throw new Error(`GRAPHKEEP_REQUIRE_SERVICES=1 but ${reason}`);
+  console.warn(`skipping ${name} suites: ${reason}`);
+  return reason;
+}
+
+const ns = () => `t${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+
+export const backends: Backend[] = [
+  { name: "memory", url: "memory:", skip: undefined, keyv: (n = ns()) => new Keyv({ namespace: n }) },
+  {
+    name: "sqlite",
+    url: `sqlite://${sqliteFile}`,
+    skip: undefined,
+    keyv: (n = ns()) =>
+      new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${sqliteFile}`, busyTimeout: 5000 }), namespace: n }),
+  },
+  {
+    name: "redis",
+    url: REDIS_URL,
+    skip: await skipReason("redis", REDIS_URL, 6379),
+    keyv: (n = ns()) => new Keyv({ store: new KeyvRedis(REDIS_URL), namespace: n, useKeyPrefix: false }),
+  },
+  {
+    name: "postgres",
+    url: POSTGRES_URL,
+    skip: await skipReason("postgres", POSTGRES_URL, 5432),
+    keyv: (n = ns()) => new Keyv({ store: new KeyvPostgres({ uri: POSTGRES_URL }), namespace: n }),
+  },
+  {
+    name: "mysql",
+    url: MYSQL_URL,
+    skip: await skipReason("mysql", MYSQL_URL, 3306),
+    keyv: (n = ns()) => new Keyv({ store: new KeyvMysql({ uri: MYSQL_URL }), namespace: n }),
+  },
+];
+
+/** Backends whose store lives outside the process (shared between processes). */
+export const persistentBackends = backends.filter((b) => b.name !== "memory");

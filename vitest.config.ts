@@ -1,0 +1,21 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      "@graphkeep/keyv-saver": src("./packages/keyv-saver/src/index.ts"),
+    },
+  },
+  test: {
+    globals: true,
+    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
+    // service-backed suites share servers: one file at a time
+    fileParallelism: false,
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    reporters: ["default"],
+  },
+});
