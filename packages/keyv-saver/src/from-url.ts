@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import Keyv, { type KeyvStoreAdapter } from "keyv";
 import { AdapterNotInstalledError, InvalidArgumentError, UnsupportedUrlError } from "./errors.js";
 import type { KeyvSaverUrlOptions } from "./types.js";
@@ -9,6 +10,63 @@ async function load<T>(name: string): Promise<T> {
     return (await import(name)) as T;
   } catch (e) {
     throw new AdapterNotInstalledError(name, e);
+  }
+}
+
+/** Requires `dep` as the adapter package `adapter` sees it (pnpm keeps dependencies private). */
+function requireFrom(adapter: string, dep: string): unknown {
+  const here = createRequire(import.meta.url);
+  return createRequire(here.resolve(adapter))(dep);
+}
+
+function reportLater(e: unknown): void {
+  // a dropped idle connection: the next operation reconnects or fails with StoreUnavailableError
+  process.emitWarning(`graphkeep: store connection error: ${e instanceof Error ? e.message : String(e)}`, {
+    code: "GRAPHKEEP_STORE_CONNECTION",
+  });
+}
+
+/**
+ * pg's Pool re-emits an idle client's error on itself and crashes the process when nobody listens, and
+ * @keyv/postgres never listens: a PostgreSQL restart would kill the app. This client swallows that re-emit.
+ */
+function safePgClient(): unknown {
+  const pg = requireFrom("@keyv/postgres", "pg") as {
+    Client: new (...a: unknown[]) => { emit(...a: unknown[]): boolean };
+  };
+  return class SafeClient extends pg.Client {
+    override emit(event: unknown, ...args: unknown[]): boolean {
+      if (event !== "error") return super.emit(event, ...args);
+      try {
+        return super.emit(event, ...args);
+      } catch (e) {
+        reportLater(e);
+        return true;
+      }
+    }
+  };
+}
+
+interface EmitterLike {
+  on(event: string, fn: (...a: unknown[]) => void): unknown;
+}
+
+/**
+ * mysql2 pool connections emit `error` when the server goes away while idle, and @keyv/mysql never listens:
+ * the process would crash. Creates the adapter while mysql2's createPool adds that listener.
+ */
+function withSafeMysqlPool<T>(create: () => T): T {
+  const mysql2 = requireFrom("@keyv/mysql", "mysql2") as { createPool: (...a: unknown[]) => EmitterLike };
+  const original = mysql2.createPool;
+  mysql2.createPool = (...args: unknown[]) => {
+    const pool = original(...args);
+    pool.on("connection", (conn) => (conn as EmitterLike).on("error", reportLater));
+    return pool;
+  };
+  try {
+    return create();
+  } finally {
+    mysql2.createPool = original;
   }
 }
 
@@ -58,15 +116,15 @@ export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): 
       const store = new (KeyvPostgres as unknown as new (o: object) => KeyvStoreAdapter)({
         uri: url,
         table: opts.table,
+        Client: safePgClient(),
       });
       return new Keyv({ store, namespace });
     }
     case "mysql:": {
       const { default: KeyvMysql } = await load<Module>("@keyv/mysql");
-      const store = new (KeyvMysql as unknown as new (o: object) => InstanceType<Ctor>)({
-        uri: url,
-        table: opts.table,
-      });
+      const store = withSafeMysqlPool(
+        () => new (KeyvMysql as unknown as new (o: object) => InstanceType<Ctor>)({ uri: url, table: opts.table }),
+      );
       // @keyv/mysql creates `value TEXT` (64 KB); checkpoints outgrow it
       const rows = (await store.query?.(
         `SELECT DATA_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${opts.table}' AND COLUMN_NAME = 'value'`,

@@ -1,0 +1,61 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+/**
+ * A TCP proxy in front of a real server, so a test can make the backend "go away" (stop: close every
+ * connection and refuse new ones) and come back on the same port, without touching the shared server.
+ */
+export class TcpProxy {
+  #server: Server | undefined;
+  #sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(
+    readonly targetHost: string,
+    readonly targetPort: number,
+  ) {}
+
+  async start(): Promise<number> {
+    const server = createServer((client) => {
+      const upstream = connect({ host: this.targetHost, port: this.targetPort });
+      this.#sockets.add(client);
+      this.#sockets.add(upstream);
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+        this.#sockets.delete(client);
+        this.#sockets.delete(upstream);
+      };
+      client.on("error", drop);
+      upstream.on("error", drop);
+      client.on("close", drop);
+      upstream.on("close", drop);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.port, "127.0.0.1", () => resolve());
+    });
+    const addr = server.address();
+    if (addr && typeof addr === "object") this.port = addr.port;
+    this.#server = server;
+    return this.port;
+  }
+
+  /** Closes every open connection and stops accepting new ones. */
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Rewrites a connection URL so it goes through this proxy. */
+  url(original: string): string {
+    const u = new URL(original);
+    u.hostname = "127.0.0.1";
+    u.port = String(this.port);
+    return u.toString();
+  }
+}
