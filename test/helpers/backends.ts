@@ -52,6 +52,18 @@ async function skipReason(name: string, url: string, port: number): Promise<stri
   return reason;
 }
 
+/** @keyv/mysql creates `value TEXT` (64 KB); real checkpoints need LONGTEXT, as `KeyvSaver.fromUrl` sets up. */
+async function widenMysqlTable(url: string): Promise<void> {
+  const mysql = await import("mysql2/promise");
+  const conn = await mysql.createConnection(url);
+  try {
+    await conn.query("CREATE TABLE IF NOT EXISTS keyv (id VARCHAR(255) PRIMARY KEY, value LONGTEXT)");
+    await conn.query("ALTER TABLE keyv MODIFY value LONGTEXT");
+  } finally {
+    await conn.end();
+  }
+}
+
 const ns = () => `t${randomUUID().replaceAll("-", "").slice(0, 12)}`;
 
 export const backends: Backend[] = [
@@ -78,7 +90,10 @@ export const backends: Backend[] = [
   {
     name: "mysql",
     url: MYSQL_URL,
-    skip: await skipReason("mysql", MYSQL_URL, 3306),
+    skip: await skipReason("mysql", MYSQL_URL, 3306).then(async (r) => {
+      if (r === undefined) await widenMysqlTable(MYSQL_URL);
+      return r;
+    }),
     keyv: (n = ns()) => new Keyv({ store: new KeyvMysql({ uri: MYSQL_URL }), namespace: n }),
   },
 ];

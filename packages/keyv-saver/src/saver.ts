@@ -11,50 +11,56 @@ import {
   getCheckpointId,
   maxChannelVersion,
   type PendingWrite,
-  type SerializerProtocol,
   TASKS,
   WRITES_IDX_MAP,
   writesSortKey,
 } from "@langchain/langgraph-checkpoint";
 import type Keyv from "keyv";
-import { blobBytes, decodeBlob, encodeBlob, isStoredBlob, type StoredBlob } from "./codec.js";
-import { CheckpointCorruptError, InvalidArgumentError, InvalidConfigError, ThreadExistsError } from "./errors.js";
-import { keys, REGISTRY_SHARDS, registryShard } from "./keys.js";
+import * as admin from "./admin.js";
+import { decodeBlob, encodeBlob, isStoredBlob, type StoredBlob } from "./codec.js";
+import { diff } from "./delta.js";
+import { type CachedHead, type CachedText, DeltaCache } from "./delta-cache.js";
+import { CheckpointCorruptError, InvalidArgumentError, InvalidConfigError } from "./errors.js";
+import { keys } from "./keys.js";
 import { KeyedLock } from "./lock.js";
+import {
+  checkIndex,
+  checkRecord,
+  describeValue as describe,
+  insertEntry,
+  isExpired,
+  type Located,
+  locateAll,
+  matchesFilter,
+  neededValueKeys,
+  nsIndex,
+  sameVersions,
+} from "./records.js";
+import { Registry } from "./registry.js";
 import { Store, type StoreEntry, type StoreOperationCounts } from "./store.js";
 import type {
   CheckpointRecord,
   KeyvSaverOptions,
   KeyvSaverUrlOptions,
-  NamespaceIndex,
   SaverStats,
   ThreadIndex,
   ThreadInfo,
   ThreadMeta,
   WriteRecord,
 } from "./types.js";
+import { BrokenValueError, deltaValue, materialize, type StoredValue } from "./values.js";
 
 const DEFAULTS = { operationTimeout: 5000 } as const;
+const DELTA_DEFAULTS = { snapshotEvery: 64, cacheBytes: 64 * 1024 * 1024 } as const;
 /** Checkpoints read per round trip by `list`. */
 const PAGE = 32;
 
 type Version = string | number;
-interface Located {
-  ns: string;
-  id: string;
-  parent: string | null;
-}
-
-function describe(x: unknown): string {
-  if (x === null) return "null";
-  if (Array.isArray(x)) return "an array";
-  return typeof x === "string" ? `"${x}"` : typeof x;
-}
 
 /**
  * A LangGraph.js checkpoint saver over any Keyv store: in-memory, SQLite, Redis (plain Redis/Valkey, Cluster),
- * PostgreSQL, MySQL/MariaDB. Channel values are stored once per channel version, so a step stores only the
- * channels it changed; reads never scan the store.
+ * PostgreSQL, MySQL/MariaDB. Channel values are stored once per channel version (as deltas when they extend
+ * the previous version), so a step stores only what it changed; reads never scan the store.
  *
  * Store failures surface as `StoreUnavailableError` (never as "no checkpoint"). The saver sets
  * `throwOnErrors = true` on the Keyv instance it is given.
@@ -67,12 +73,15 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   readonly #store: Store;
   readonly #ttl: number | undefined;
   readonly #lock = new KeyedLock();
-  readonly #registered = new Set<string>();
+  readonly #registry: Registry;
+  readonly #snapshotEvery: number;
+  readonly #cache: DeltaCache | undefined;
   readonly #writeBatches = new Map<string, { ops: Array<(doc: WriteRecord[]) => void>; done: Promise<void> }>();
+  readonly #internals: admin.SaverInternals;
 
   /**
    * @param keyv A Keyv instance over any store. Give it its own namespace if it also holds other data.
-   * @param options `ttl`, `serde`, `operationTimeout`.
+   * @param options `ttl`, `serde`, `operationTimeout`, `delta`.
    * @throws {InvalidArgumentError} when `keyv` is not a Keyv instance or an option is out of range.
    */
   constructor(keyv: Keyv, options: KeyvSaverOptions = {}) {
@@ -87,8 +96,28 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     if (opts.ttl !== undefined && !(Number.isFinite(opts.ttl) && opts.ttl > 0)) {
       throw new InvalidArgumentError("KeyvSaver: ttl must be a positive number of milliseconds (or undefined)");
     }
+    const delta = opts.delta === false ? undefined : { ...DELTA_DEFAULTS, ...(opts.delta ?? {}) };
+    if (delta && !(Number.isInteger(delta.snapshotEvery) && delta.snapshotEvery >= 1)) {
+      throw new InvalidArgumentError("KeyvSaver: delta.snapshotEvery must be an integer >= 1");
+    }
+    if (delta && !(Number.isFinite(delta.cacheBytes) && delta.cacheBytes >= 0)) {
+      throw new InvalidArgumentError("KeyvSaver: delta.cacheBytes must be a number of bytes >= 0");
+    }
     this.#store = new Store(keyv, opts.operationTimeout);
     this.#ttl = opts.ttl;
+    this.#registry = new Registry(this.#store, this.#lock);
+    this.#snapshotEvery = delta?.snapshotEvery ?? 1;
+    this.#cache = delta && delta.cacheBytes > 0 ? new DeltaCache(delta.cacheBytes) : undefined;
+    this.#internals = {
+      store: this.#store,
+      lock: this.#lock,
+      registry: this.#registry,
+      cache: this.#cache,
+      ttl: this.#ttl,
+      readIndex: (t) => this.#readIndex(t),
+      deleteThreadLocked: (t) => this.#deleteThreadLocked(t),
+      purgeIfExpired: (t) => this.#purgeIfExpired(t),
+    };
   }
 
   /**
@@ -116,7 +145,10 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     return { ...this.#store.counts };
   }
 
-  /** Disconnects the underlying Keyv store. */
+  /**
+   * Disconnects the underlying Keyv store. Note: `@keyv/postgres` and `@keyv/mysql` share one pool per URL
+   * in a process, so this also ends the pool of other savers on the same URL.
+   */
   async close(): Promise<void> {
     await this.#store.disconnect();
   }
@@ -169,13 +201,28 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     return id;
   }
 
-  // ---------------------------------------------------------------- decoding helpers
+  // ---------------------------------------------------------------- reading
+
+  async #readIndex(threadId: string): Promise<ThreadIndex | undefined> {
+    return this.#liveIndex(await this.#store.get(keys.index(threadId)), threadId);
+  }
+
+  #liveIndex(raw: unknown, threadId: string): ThreadIndex | undefined {
+    const idx = checkIndex(raw, threadId);
+    if (idx !== undefined && isExpired(idx)) {
+      // expired: read as absent, and reclaim in the background
+      void this.#purgeIfExpired(threadId).catch(() => undefined);
+      return undefined;
+    }
+    return idx;
+  }
 
   async #decode(blob: unknown, threadId: string, checkpointId: string | undefined, key: string): Promise<unknown> {
+    const where = `thread "${threadId}"${checkpointId ? `, checkpoint "${checkpointId}"` : ""}`;
     if (!isStoredBlob(blob)) {
       throw new CheckpointCorruptError(
         { threadId, checkpointId, key },
-        `KeyvSaver: the value at key "${key}" (thread "${threadId}"${checkpointId ? `, checkpoint "${checkpointId}"` : ""}) is not a graphkeep record`,
+        `KeyvSaver: the value at key "${key}" (${where}) is not a graphkeep record`,
       );
     }
     try {
@@ -183,59 +230,34 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     } catch (e) {
       throw new CheckpointCorruptError(
         { threadId, checkpointId, key },
-        `KeyvSaver: cannot deserialize key "${key}" (thread "${threadId}"${checkpointId ? `, checkpoint "${checkpointId}"` : ""}): ${e instanceof Error ? e.message : String(e)}; was it written with another serde?`,
+        `KeyvSaver: cannot deserialize key "${key}" (${where}): ${e instanceof Error ? e.message : String(e)}; was it written with another serde?`,
         { cause: e },
       );
     }
   }
 
-  #checkRecord(rec: unknown, threadId: string, checkpointId: string, key: string): CheckpointRecord {
-    const r = rec as CheckpointRecord | undefined;
-    if (
-      r === null ||
-      typeof r !== "object" ||
-      r.v !== 1 ||
-      !isStoredBlob(r.c) ||
-      !isStoredBlob(r.m) ||
-      typeof r.cv !== "object" ||
-      r.cv === null ||
-      !Array.isArray(r.n)
-    ) {
+  /** Whole values of a checkpoint's channels, rebuilt from `fetched` (reading missing delta links). */
+  async #values(
+    threadId: string,
+    ns: string,
+    checkpointId: string,
+    cv: Record<string, Version>,
+    fetched: Map<string, unknown>,
+  ): Promise<Map<string, StoredBlob>> {
+    try {
+      return await materialize(
+        Object.entries(cv),
+        (channel, version) => keys.value(threadId, ns, channel, version),
+        fetched,
+        (ks) => this.#store.getMany<unknown>(ks),
+      );
+    } catch (e) {
+      if (!(e instanceof BrokenValueError)) throw e;
       throw new CheckpointCorruptError(
-        { threadId, checkpointId, key },
-        `KeyvSaver: the checkpoint record at key "${key}" (thread "${threadId}", checkpoint "${checkpointId}") is malformed`,
+        { threadId, checkpointId, key: e.key },
+        `KeyvSaver: ${e.message} (thread "${threadId}", checkpoint "${checkpointId}")`,
       );
     }
-    return r;
-  }
-
-  #checkIndex(idx: unknown, threadId: string): ThreadIndex | undefined {
-    if (idx === undefined || idx === null) return undefined;
-    const i = idx as ThreadIndex;
-    if (typeof i !== "object" || i.v !== 1 || !Array.isArray(i.ns)) {
-      throw new CheckpointCorruptError(
-        { threadId, key: keys.index(threadId) },
-        `KeyvSaver: the index of thread "${threadId}" at key "${keys.index(threadId)}" is malformed`,
-      );
-    }
-    if (i.x !== undefined && i.x <= Date.now()) {
-      // expired: read as absent, and reclaim in the background
-      void this.#purgeIfExpired(threadId).catch(() => undefined);
-      return undefined;
-    }
-    return i;
-  }
-
-  #nsIndex(idx: ThreadIndex, ns: string): NamespaceIndex | undefined {
-    for (const [name, v] of idx.ns) if (name === ns) return v;
-    return undefined;
-  }
-
-  #valueKeys(threadId: string, ns: string, cv: Record<string, Version>): Array<[string, string]> {
-    const out: Array<[string, string]> = [];
-    for (const [channel, version] of Object.entries(cv))
-      out.push([channel, keys.value(threadId, ns, channel, version)]);
-    return out;
   }
 
   async #buildTuple(
@@ -244,19 +266,32 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     checkpointId: string,
     record: CheckpointRecord,
     writesDoc: unknown,
-    values: Map<string, unknown>,
+    fetched: Map<string, unknown>,
+    remember = false,
   ): Promise<CheckpointTuple> {
     const recKey = keys.checkpoint(threadId, ns, checkpointId);
-    const [checkpoint, metadata] = (await Promise.all([
+    const [checkpoint, metadata, whole] = (await Promise.all([
       this.#decode(record.c, threadId, checkpointId, recKey),
       this.#decode(record.m, threadId, checkpointId, recKey),
-    ])) as [Checkpoint, CheckpointMetadata];
+      this.#values(threadId, ns, checkpointId, record.cv, fetched),
+    ])) as [Checkpoint, CheckpointMetadata, Map<string, StoredBlob>];
     const channelValues: Record<string, unknown> = {};
-    for (const [channel, key] of this.#valueKeys(threadId, ns, record.cv)) {
-      const blob = values.get(key);
-      if (blob !== undefined) channelValues[channel] = await this.#decode(blob, threadId, checkpointId, key);
+    for (const [channel, blob] of whole) {
+      channelValues[channel] = await this.#decode(
+        blob,
+        threadId,
+        checkpointId,
+        keys.value(threadId, ns, channel, record.cv[channel]!),
+      );
     }
     checkpoint.channel_values = channelValues;
+    if (remember && this.#cache) {
+      const texts = new Map<string, CachedText>();
+      for (const [channel, blob] of whole) {
+        if (blob.length === 2) texts.set(channel, { version: record.cv[channel]!, type: blob[0], text: blob[1] });
+      }
+      this.#cache.set(threadId, ns, { checkpointId, cv: record.cv, ch: record.ch ?? {}, texts });
+    }
     const pendingWrites = await this.#decodeWrites(threadId, ns, checkpointId, writesDoc);
     if (checkpoint.v < 4 && record.p !== null) await this.#migratePendingSends(checkpoint, threadId, ns, record.p);
     const tuple: CheckpointTuple = {
@@ -279,8 +314,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
         `KeyvSaver: the pending writes at key "${key}" (thread "${threadId}", checkpoint "${checkpointId}") are malformed`,
       );
     }
-    const rows = doc as WriteRecord[];
-    return rows
+    return (doc as WriteRecord[])
       .map((w) => ({ w, k: writesSortKey(w[4] ?? "", w[0], w[1]) }))
       .sort((a, b) => compareWritesSortKeys(a.k, b.k))
       .map(({ w }) => w);
@@ -315,6 +349,16 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
         : this.getNextVersion(undefined);
   }
 
+  async #fetch(ks: string[]): Promise<Map<string, unknown>> {
+    const unique = [...new Set(ks)];
+    const got = await this.#store.getMany<unknown>(unique);
+    const m = new Map<string, unknown>();
+    unique.forEach((k, i) => {
+      m.set(k, got[i]);
+    });
+    return m;
+  }
+
   /** Loads the tuples of `located` (one thread) in two round trips: records + writes, then values. */
   async #loadMany(threadId: string, located: Located[], filter?: Record<string, unknown>): Promise<CheckpointTuple[]> {
     if (located.length === 0) return [];
@@ -326,22 +370,15 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       const raw = got[i];
       if (raw === undefined) continue; // deleted concurrently
       const l = located[i]!;
-      const rec = this.#checkRecord(raw, threadId, l.id, recKeys[i]!);
+      const rec = checkRecord(raw, threadId, l.id, recKeys[i]!);
       if (filter && Object.keys(filter).length > 0) {
         const metadata = (await this.#decode(rec.m, threadId, l.id, recKeys[i]!)) as Record<string, unknown>;
         if (!matchesFilter(metadata, filter)) continue;
       }
       chosen.push({ l, rec, writes: got[located.length + i] });
     }
-    const valueKeys = new Set<string>();
-    for (const c of chosen) for (const [, k] of this.#valueKeys(threadId, c.l.ns, c.rec.cv)) valueKeys.add(k);
-    const vk = [...valueKeys];
-    const vals = await this.#store.getMany<unknown>(vk);
-    const values = new Map<string, unknown>();
-    vk.forEach((k, i) => {
-      if (vals[i] !== undefined) values.set(k, vals[i]);
-    });
-    return Promise.all(chosen.map((c) => this.#buildTuple(threadId, c.l.ns, c.l.id, c.rec, c.writes, values)));
+    const fetched = await this.#fetch(chosen.flatMap((c) => neededValueKeys(threadId, c.l.ns, c.rec.cv, c.rec.ch)));
+    return Promise.all(chosen.map((c) => this.#buildTuple(threadId, c.l.ns, c.l.id, c.rec, c.writes, fetched)));
   }
 
   // ---------------------------------------------------------------- BaseCheckpointSaver
@@ -361,40 +398,36 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       const recKey = keys.checkpoint(threadId, ns, checkpointId);
       const wKey = keys.writes(threadId, ns, checkpointId);
       const [rawIdx, rawRec, writes] = await this.#store.getMany<unknown>([keys.index(threadId), recKey, wKey]);
-      const idx = this.#checkIndex(rawIdx, threadId);
+      const idx = this.#liveIndex(rawIdx, threadId);
       if (idx === undefined || rawRec === undefined) return undefined;
       // a record without an index entry is a put that did not finish: it does not exist
-      if (!this.#nsIndex(idx, ns)?.e.some(([id]) => id === checkpointId)) return undefined;
-      const rec = this.#checkRecord(rawRec, threadId, checkpointId, recKey);
-      const vk = this.#valueKeys(threadId, ns, rec.cv).map(([, k]) => k);
-      const vals = await this.#store.getMany<unknown>(vk);
-      const values = new Map<string, unknown>();
-      vk.forEach((k, i) => {
-        if (vals[i] !== undefined) values.set(k, vals[i]);
-      });
-      return this.#buildTuple(threadId, ns, checkpointId, rec, writes, values);
+      if (!nsIndex(idx, ns)?.e.some(([id]) => id === checkpointId)) return undefined;
+      const rec = checkRecord(rawRec, threadId, checkpointId, recKey);
+      const fetched = await this.#fetch(neededValueKeys(threadId, ns, rec.cv, rec.ch));
+      return this.#buildTuple(threadId, ns, checkpointId, rec, writes, fetched, true);
     }
-    const idx = this.#checkIndex(await this.#store.get(keys.index(threadId)), threadId);
-    const nsIdx = idx && this.#nsIndex(idx, ns);
-    const head = nsIdx?.e[nsIdx.e.length - 1];
-    if (nsIdx === undefined || head === undefined) return undefined;
+    const idx = await this.#readIndex(threadId);
+    const n = idx && nsIndex(idx, ns);
+    const head = n?.e[n.e.length - 1];
+    if (n === undefined || head === undefined) return undefined;
     const headId = head[0];
     const recKey = keys.checkpoint(threadId, ns, headId);
     const wKey = keys.writes(threadId, ns, headId);
-    // the index carries the newest checkpoint's channel versions: record, writes and values in one round trip
-    const vk = this.#valueKeys(threadId, ns, nsIdx.cv).map(([, k]) => k);
+    // the index carries the newest checkpoint's versions and chains: record, writes and values in one round trip
+    const vk = [...new Set(neededValueKeys(threadId, ns, n.cv, n.ch))];
     const got = await this.#store.getMany<unknown>([recKey, wKey, ...vk]);
     if (got[0] === undefined) return undefined;
-    const rec = this.#checkRecord(got[0], threadId, headId, recKey);
-    const values = new Map<string, unknown>();
-    vk.forEach((k, i) => {
-      if (got[i + 2] !== undefined) values.set(k, got[i + 2]);
-    });
-    if (!sameVersions(rec.cv, nsIdx.cv)) {
+    const rec = checkRecord(got[0], threadId, headId, recKey);
+    if (!sameVersions(rec.cv, n.cv)) {
       // index written by an older version or repaired: load the values the record names
-      return (await this.#loadMany(threadId, [{ ns, id: headId, parent: head[1] }]))[0];
+      const fetched = await this.#fetch(neededValueKeys(threadId, ns, rec.cv, rec.ch));
+      return this.#buildTuple(threadId, ns, headId, rec, got[1], fetched, true);
     }
-    return this.#buildTuple(threadId, ns, headId, rec, got[1], values);
+    const fetched = new Map<string, unknown>();
+    vk.forEach((k, i) => {
+      fetched.set(k, got[i + 2]);
+    });
+    return this.#buildTuple(threadId, ns, headId, rec, got[1], fetched, true);
   }
 
   /**
@@ -418,22 +451,19 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     const idFilter = this.#checkpointId(config, "list");
     const beforeId: unknown = before?.configurable?.checkpoint_id;
     if (beforeId !== undefined && typeof beforeId !== "string") {
-      throw new InvalidArgumentError(`KeyvSaver.list: options.before.configurable.checkpoint_id must be a string`);
+      throw new InvalidArgumentError("KeyvSaver.list: options.before.configurable.checkpoint_id must be a string");
     }
     if (limit !== undefined && limit <= 0) return;
-    const threadIds = threadId !== undefined ? [threadId] : await this.#allThreadIds();
+    const threadIds = threadId !== undefined ? [threadId] : await this.#registry.all();
     for (const tid of threadIds) {
-      const idx = this.#checkIndex(await this.#store.get(keys.index(tid)), tid);
+      const idx = await this.#readIndex(tid);
       if (idx === undefined) continue;
-      const located: Located[] = [];
-      for (const [ns, nsIdx] of idx.ns) {
-        if (nsFilter !== undefined && ns !== nsFilter) continue;
-        for (const [id, parent] of nsIdx.e) {
-          if (idFilter !== undefined && id !== idFilter) continue;
-          if (beforeId !== undefined && !(id < beforeId)) continue;
-          located.push({ ns, id, parent });
-        }
-      }
+      const located = locateAll(idx).filter(
+        (l) =>
+          (nsFilter === undefined || l.ns === nsFilter) &&
+          (idFilter === undefined || l.id === idFilter) &&
+          (beforeId === undefined || l.id < beforeId),
+      );
       located.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : a.ns < b.ns ? -1 : 1));
       for (let i = 0; i < located.length; ) {
         const size = limit !== undefined && !filter ? Math.min(limit, PAGE) : PAGE;
@@ -451,8 +481,9 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   }
 
   /**
-   * Stores a checkpoint: the values of the channels named in `newVersions` (one key per channel version), then
-   * the checkpoint record, then the thread index. A crash in between leaves no half-written checkpoint visible.
+   * Stores a checkpoint: the values of the channels named in `newVersions` (one key per channel version, as a
+   * delta when it extends the previous version), then the checkpoint record, then the thread index. A crash in
+   * between leaves no half-written checkpoint visible.
    * @throws {InvalidConfigError} when `thread_id` is missing.
    */
   async put(
@@ -464,59 +495,141 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     const threadId = this.#threadId(config, "put", true);
     const ns = this.#ns(config, "put");
     const parent = this.#checkpointId(config, "put") ?? null;
-    if (
-      checkpoint === null ||
-      typeof checkpoint !== "object" ||
-      typeof checkpoint.id !== "string" ||
-      checkpoint.id === ""
-    ) {
+    if (checkpoint === null || typeof checkpoint !== "object" || typeof checkpoint.id !== "string" || !checkpoint.id) {
       throw new InvalidArgumentError("KeyvSaver.put: checkpoint.id must be a non-empty string");
     }
     const cid = checkpoint.id;
     const { channel_values: channelValues = {}, ...rest } = checkpoint;
     const cv: Record<string, Version> = { ...(checkpoint.channel_versions ?? {}) };
-    const entries: StoreEntry[] = [];
+    // the cached texts are those of the parent checkpoint when this put continues our own last write or read
+    const cached = this.#cache?.get(threadId, ns);
+    const base: CachedHead | undefined =
+      cached !== undefined && parent !== null && cached.checkpointId === parent ? cached : undefined;
+    const texts = new Map<string, CachedText>();
+    const ch: Record<string, Version[]> = {};
+    const values: StoreEntry[] = [];
     const written: Array<[string, Version]> = [];
     await Promise.all(
       Object.entries(newVersions ?? {}).map(async ([channel, version]) => {
         if (!(channel in channelValues)) return;
         const blob = await encodeBlob(this.serde, (channelValues as Record<string, unknown>)[channel]);
-        entries.push({ key: keys.value(threadId, ns, channel, version), value: blob });
+        let stored: StoredValue = blob;
+        if (blob.length === 2) {
+          texts.set(channel, { version, type: blob[0], text: blob[1] });
+          const prev = base?.texts.get(channel);
+          const chain = prev ? [...(base!.ch[channel] ?? []), prev.version] : [];
+          if (prev && prev.type === blob[0] && prev.version !== version && chain.length < this.#snapshotEvery) {
+            const d = diff(prev.text, blob[1]);
+            if (d) {
+              stored = deltaValue(blob[0], d, prev.version);
+              ch[channel] = chain;
+            }
+          }
+        }
+        values.push({ key: keys.value(threadId, ns, channel, version), value: stored });
         written.push([channel, version]);
       }),
     );
+    // channels this step did not write keep their value (and its delta chain) from the parent
+    const inherited = Object.keys(cv).filter((c) => !written.some(([w]) => w === c));
+    const unresolved: string[] = [];
+    for (const c of inherited) {
+      if (base && base.cv[c] === cv[c]) {
+        if (base.ch[c]) ch[c] = base.ch[c];
+        const t = base.texts.get(c);
+        if (t) texts.set(c, t);
+      } else unresolved.push(c);
+    }
     const [c, m] = await Promise.all([
       encodeBlob(this.serde, { ...rest, channel_values: {} }),
       encodeBlob(this.serde, metadata ?? {}),
     ]);
-    const record: CheckpointRecord = { v: 1, p: parent, c, m, cv, n: written };
-    entries.push({ key: keys.checkpoint(threadId, ns, cid), value: record });
+    const record = (): CheckpointRecord => ({
+      v: 1,
+      p: parent,
+      c,
+      m,
+      cv,
+      n: written,
+      ch: Object.keys(ch).length > 0 ? ch : undefined,
+    });
 
     await this.#lock.run(threadId, async () => {
-      const now = Date.now();
-      const expires = this.#ttl !== undefined ? now + this.#ttl : undefined;
-      const [, rawIdx] = await Promise.all([
-        this.#store.setMany(entries),
-        this.#store.get(keys.index(threadId)),
-        this.#register(threadId),
-      ]);
-      const idx: ThreadIndex = this.#checkIndex(rawIdx, threadId) ?? { v: 1, t: threadId, ns: [], c: now, u: now };
-      let nsIdx = this.#nsIndex(idx, ns);
-      if (nsIdx === undefined) {
-        nsIdx = { e: [], cv: {} };
-        idx.ns.push([ns, nsIdx]);
+      let rawIdx: unknown;
+      if (unresolved.length === 0) {
+        [, rawIdx] = await Promise.all([
+          this.#store.setMany([...values, { key: keys.checkpoint(threadId, ns, cid), value: record() }]),
+          this.#store.get(keys.index(threadId)),
+          this.#registry.add(threadId),
+        ]);
+      } else {
+        // the parent's chains are not in memory: read them from its record while the values are written
+        const [, got] = await Promise.all([
+          this.#store.setMany(values),
+          this.#store.getMany<unknown>([
+            keys.index(threadId),
+            ...(parent ? [keys.checkpoint(threadId, ns, parent)] : []),
+          ]),
+          this.#registry.add(threadId),
+        ]);
+        rawIdx = got[0];
+        await this.#resolveInherited(threadId, ns, parent, got[1], unresolved, cv, ch);
+        await this.#store.setMany([{ key: keys.checkpoint(threadId, ns, cid), value: record() }]);
       }
-      insertEntry(nsIdx, cid, parent, cv);
+      const now = Date.now();
+      const x = this.#ttl !== undefined ? now + this.#ttl : undefined;
+      const idx: ThreadIndex = this.#liveIndex(rawIdx, threadId) ?? { v: 1, t: threadId, ns: [], c: now, u: now };
+      let n = nsIndex(idx, ns);
+      if (n === undefined) {
+        n = { e: [], cv: {} };
+        idx.ns.push([ns, n]);
+      }
+      insertEntry(n, cid, parent, cv, ch);
       idx.u = now;
-      idx.x = expires;
-      const meta: ThreadMeta = { t: threadId, c: idx.c, u: now, x: expires };
-      // meta first: a crash here leaves the index as it was
+      idx.x = x;
+      const meta: ThreadMeta = { t: threadId, c: idx.c, u: now, x };
       await this.#store.setMany([
         { key: keys.meta(threadId), value: meta },
         { key: keys.index(threadId), value: idx },
       ]);
     });
+    this.#cache?.set(threadId, ns, { checkpointId: cid, cv, ch, texts });
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: cid } };
+  }
+
+  /** Finds the delta chains of channels a checkpoint inherits, from its parent's record or the values. */
+  async #resolveInherited(
+    threadId: string,
+    ns: string,
+    parent: string | null,
+    rawParent: unknown,
+    channels: string[],
+    cv: Record<string, Version>,
+    ch: Record<string, Version[]>,
+  ): Promise<void> {
+    const parentRec =
+      parent && rawParent !== undefined
+        ? checkRecord(rawParent, threadId, parent, keys.checkpoint(threadId, ns, parent))
+        : undefined;
+    const walk: string[] = [];
+    for (const c of channels) {
+      if (parentRec && parentRec.cv[c] === cv[c]) {
+        const chain = parentRec.ch?.[c];
+        if (chain) ch[c] = chain;
+      } else walk.push(c);
+    }
+    // rare (a parent record gone, or one written without chains): follow the stored values' base links
+    for (const c of walk) {
+      const chain: Version[] = [];
+      let version: Version = cv[c]!;
+      for (let i = 0; i < 10_000; i++) {
+        const raw = await this.#store.get<unknown>(keys.value(threadId, ns, c, version));
+        if (!(Array.isArray(raw) && raw.length === 6 && raw[2] === 2)) break;
+        version = raw[5] as Version;
+        chain.unshift(version);
+      }
+      if (chain.length > 0) ch[c] = chain;
+    }
   }
 
   /**
@@ -537,10 +650,15 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     if (typeof taskId !== "string") throw new InvalidArgumentError("KeyvSaver.putWrites: taskId must be a string");
     if (!Array.isArray(writes)) throw new InvalidArgumentError("KeyvSaver.putWrites: writes must be an array");
     const encoded = await Promise.all(
-      writes.map(async ([channel, value], i): Promise<WriteRecord> => {
-        const idx = WRITES_IDX_MAP[channel] ?? i;
-        return [taskId, idx, channel, await encodeBlob(this.serde, value), taskPath ?? ""];
-      }),
+      writes.map(
+        async ([channel, value], i): Promise<WriteRecord> => [
+          taskId,
+          WRITES_IDX_MAP[channel] ?? i,
+          channel,
+          await encodeBlob(this.serde, value),
+          taskPath ?? "",
+        ],
+      ),
     );
     const apply = (doc: WriteRecord[]) => {
       for (const w of encoded) {
@@ -577,31 +695,33 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   }
 
   async #deleteThreadLocked(tid: string): Promise<void> {
+    this.#cache?.forget(tid);
     const raw = await this.#store.get<unknown>(keys.index(tid));
     const idx = raw === undefined ? undefined : (raw as ThreadIndex);
     const doomed = new Set<string>();
     if (idx && Array.isArray(idx.ns)) {
-      const located: Located[] = [];
-      for (const [ns, nsIdx] of idx.ns) for (const [id, parent] of nsIdx.e) located.push({ ns, id, parent });
+      const located = locateAll(idx);
       const recKeys = located.map((l) => keys.checkpoint(tid, l.ns, l.id));
       const recs = await this.#store.getMany<CheckpointRecord>(recKeys);
       located.forEach((l, i) => {
         doomed.add(recKeys[i]!);
         doomed.add(keys.writes(tid, l.ns, l.id));
-        const rec = recs[i];
-        if (rec && Array.isArray(rec.n)) for (const [ch, v] of rec.n) doomed.add(keys.value(tid, l.ns, ch, v));
+        const rec = recs[i] as CheckpointRecord | undefined;
+        if (rec && typeof rec.cv === "object" && Array.isArray(rec.n)) {
+          for (const [ch, v] of admin.valueRefs(rec)) doomed.add(keys.value(tid, l.ns, ch, v));
+        }
       });
     }
     // the index goes first: from then on the thread is invisible, whatever happens to the rest
     await this.#store.deleteMany([keys.index(tid), keys.meta(tid)]);
     await this.#store.deleteMany([...doomed]);
-    await this.#unregister(tid);
+    await this.#registry.remove(tid);
   }
 
   async #purgeIfExpired(threadId: string): Promise<void> {
     await this.#lock.run(threadId, async () => {
       const raw = (await this.#store.get<ThreadIndex>(keys.index(threadId))) as ThreadIndex | undefined;
-      if (raw?.x !== undefined && raw.x <= Date.now()) await this.#deleteThreadLocked(threadId);
+      if (raw !== undefined && isExpired(raw)) await this.#deleteThreadLocked(threadId);
     });
   }
 
@@ -617,42 +737,6 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     return base + 1 + Math.floor(Math.random() * 1e9 + 1) / 1e10;
   }
 
-  // ---------------------------------------------------------------- registry
-
-  async #register(threadId: string): Promise<void> {
-    if (this.#registered.has(threadId)) return;
-    const shard = keys.registry(registryShard(threadId));
-    await this.#lock.run(shard, async () => {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const list = ((await this.#store.get<string[]>(shard)) ?? []) as string[];
-        if (list.includes(threadId)) break;
-        await this.#store.setMany([{ key: shard, value: [...list, threadId] }]);
-        // another process may have rewritten the shard at the same time: verify
-        const check = ((await this.#store.get<string[]>(shard)) ?? []) as string[];
-        if (check.includes(threadId)) break;
-      }
-    });
-    this.#registered.add(threadId);
-  }
-
-  async #unregister(threadId: string): Promise<void> {
-    this.#registered.delete(threadId);
-    const shard = keys.registry(registryShard(threadId));
-    await this.#lock.run(shard, async () => {
-      const list = ((await this.#store.get<string[]>(shard)) ?? []) as string[];
-      if (!list.includes(threadId)) return;
-      await this.#store.setMany([{ key: shard, value: list.filter((t) => t !== threadId) }]);
-    });
-  }
-
-  async #allThreadIds(): Promise<string[]> {
-    const shards = Array.from({ length: REGISTRY_SHARDS }, (_, i) => keys.registry(i));
-    const lists = await this.#store.getMany<string[]>(shards);
-    const out: string[] = [];
-    for (const l of lists) if (Array.isArray(l)) out.push(...l);
-    return out.sort();
-  }
-
   // ---------------------------------------------------------------- graphkeep capabilities
 
   /**
@@ -660,25 +744,14 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
    * @example
    * for await (const t of saver.listThreads()) console.log(t.threadId, t.updatedAt);
    */
-  async *listThreads(): AsyncGenerator<ThreadInfo> {
-    const ids = await this.#allThreadIds();
-    const infos: ThreadInfo[] = [];
-    for (let i = 0; i < ids.length; i += 500) {
-      const part = ids.slice(i, i + 500);
-      const metas = await this.#store.getMany<ThreadMeta>(part.map((t) => keys.meta(t)));
-      part.forEach((t, j) => {
-        const m = metas[j] as ThreadMeta | undefined;
-        if (m === undefined || (m.x !== undefined && m.x <= Date.now())) return;
-        infos.push({ threadId: t, createdAt: new Date(m.c), updatedAt: new Date(m.u) });
-      });
-    }
-    infos.sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime());
-    yield* infos;
+  listThreads(): AsyncGenerator<ThreadInfo> {
+    return admin.listThreads(this.#internals);
   }
 
   /**
    * Deletes some checkpoints of a thread (any namespace) with their writes, and the channel values no kept
-   * checkpoint still uses. Returns how many checkpoints were deleted.
+   * checkpoint still uses (a value a kept checkpoint's delta chain needs is kept). Returns how many were deleted.
+   * @throws {InvalidArgumentError} when `threadId` is not a non-empty string.
    */
   async deleteCheckpoints(threadId: string, checkpointIds: Iterable<string>): Promise<number> {
     if (typeof threadId !== "string" || threadId === "") {
@@ -686,47 +759,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     }
     const ids = new Set(checkpointIds);
     if (ids.size === 0) return 0;
-    return this.#lock.run(threadId, async () => {
-      const idx = this.#checkIndex(await this.#store.get(keys.index(threadId)), threadId);
-      if (idx === undefined) return 0;
-      const all: Located[] = [];
-      for (const [ns, nsIdx] of idx.ns) for (const [id, parent] of nsIdx.e) all.push({ ns, id, parent });
-      const gone = all.filter((l) => ids.has(l.id));
-      if (gone.length === 0) return 0;
-      const recKeys = all.map((l) => keys.checkpoint(threadId, l.ns, l.id));
-      const recs = await this.#store.getMany<CheckpointRecord>(recKeys);
-      const keep = new Set<string>();
-      const maybe = new Set<string>();
-      const doomed = new Set<string>();
-      const cvOf = new Map<string, Record<string, Version>>();
-      all.forEach((l, i) => {
-        const rec = recs[i] as CheckpointRecord | undefined;
-        if (rec === undefined) return;
-        cvOf.set(`${l.ns}\u0000${l.id}`, rec.cv);
-        if (ids.has(l.id)) {
-          doomed.add(recKeys[i]!);
-          doomed.add(keys.writes(threadId, l.ns, l.id));
-          for (const [ch, v] of rec.n ?? []) maybe.add(keys.value(threadId, l.ns, ch, v));
-        } else {
-          for (const [ch, v] of Object.entries(rec.cv)) keep.add(keys.value(threadId, l.ns, ch, v));
-        }
-      });
-      for (const k of maybe) if (!keep.has(k)) doomed.add(k);
-      for (const [ns, nsIdx] of idx.ns) {
-        nsIdx.e = nsIdx.e.filter(([id]) => !ids.has(id));
-        const head = nsIdx.e[nsIdx.e.length - 1];
-        nsIdx.cv = head ? (cvOf.get(`${ns}\u0000${head[0]}`) ?? {}) : {};
-      }
-      idx.ns = idx.ns.filter(([, nsIdx]) => nsIdx.e.length > 0);
-      if (idx.ns.length === 0) {
-        await this.#deleteThreadLocked(threadId);
-        return gone.length;
-      }
-      // index first, so no visible checkpoint ever points at a deleted key
-      await this.#store.setMany([{ key: keys.index(threadId), value: idx }]);
-      await this.#store.deleteMany([...doomed]);
-      return gone.length;
-    });
+    return admin.deleteCheckpoints(this.#internals, threadId, ids);
   }
 
   /**
@@ -743,142 +776,24 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
         throw new InvalidArgumentError(`KeyvSaver.copyThread: ${name} must be a non-empty string`);
       }
     }
-    if (fromThreadId === toThreadId)
+    if (fromThreadId === toThreadId) {
       throw new InvalidArgumentError("KeyvSaver.copyThread: source and target are the same thread");
-    return this.#lock.run(toThreadId, async () => {
-      const [rawSrc, rawDst] = await this.#store.getMany<unknown>([keys.index(fromThreadId), keys.index(toThreadId)]);
-      if (this.#checkIndex(rawDst, toThreadId) !== undefined) throw new ThreadExistsError(toThreadId);
-      const src = this.#checkIndex(rawSrc, fromThreadId);
-      if (src === undefined) return 0;
-      const all: Located[] = [];
-      for (const [ns, nsIdx] of src.ns) for (const [id, parent] of nsIdx.e) all.push({ ns, id, parent });
-      const recKeys = all.map((l) => keys.checkpoint(fromThreadId, l.ns, l.id));
-      const wKeys = all.map((l) => keys.writes(fromThreadId, l.ns, l.id));
-      const got = await this.#store.getMany<unknown>([...recKeys, ...wKeys]);
-      const out: StoreEntry[] = [];
-      const srcValueKeys: string[] = [];
-      const dstValueKeys: string[] = [];
-      all.forEach((l, i) => {
-        const rec = got[i] as CheckpointRecord | undefined;
-        if (rec === undefined) return;
-        out.push({ key: keys.checkpoint(toThreadId, l.ns, l.id), value: rec });
-        const w = got[all.length + i];
-        if (w !== undefined) out.push({ key: keys.writes(toThreadId, l.ns, l.id), value: w });
-        for (const [ch, v] of rec.n ?? []) {
-          srcValueKeys.push(keys.value(fromThreadId, l.ns, ch, v));
-          dstValueKeys.push(keys.value(toThreadId, l.ns, ch, v));
-        }
-      });
-      const vals = await this.#store.getMany<unknown>(srcValueKeys);
-      vals.forEach((v, i) => {
-        if (v !== undefined) out.push({ key: dstValueKeys[i]!, value: v });
-      });
-      await this.#store.setMany(out);
-      await this.#register(toThreadId);
-      const now = Date.now();
-      const expires = this.#ttl !== undefined ? now + this.#ttl : undefined;
-      const idx: ThreadIndex = { ...src, t: toThreadId, c: now, u: now, x: expires };
-      await this.#store.setMany([
-        { key: keys.meta(toThreadId), value: { t: toThreadId, c: now, u: now, x: expires } satisfies ThreadMeta },
-        { key: keys.index(toThreadId), value: idx },
-      ]);
-      return all.length;
-    });
+    }
+    return admin.copyThread(this.#internals, fromThreadId, toThreadId);
   }
 
   /**
    * Counts checkpoints, channel values, pending writes and payload bytes of one thread, or of every thread.
    * Reads everything it counts: a diagnostic, not a hot-path call.
    */
-  async stats(threadId?: string): Promise<SaverStats> {
-    const ids = threadId !== undefined ? [threadId] : await this.#allThreadIds();
-    const total: SaverStats = { threads: 0, checkpoints: 0, values: 0, writes: 0, bytes: 0 };
-    for (const tid of ids) {
-      const idx = this.#checkIndex(await this.#store.get(keys.index(tid)), tid);
-      if (idx === undefined) continue;
-      total.threads += 1;
-      const all: Located[] = [];
-      for (const [ns, nsIdx] of idx.ns) for (const [id, parent] of nsIdx.e) all.push({ ns, id, parent });
-      total.checkpoints += all.length;
-      total.bytes += JSON.stringify(idx).length;
-      const got = await this.#store.getMany<unknown>([
-        ...all.map((l) => keys.checkpoint(tid, l.ns, l.id)),
-        ...all.map((l) => keys.writes(tid, l.ns, l.id)),
-      ]);
-      const valueKeys = new Set<string>();
-      all.forEach((l, i) => {
-        const rec = got[i] as CheckpointRecord | undefined;
-        if (rec === undefined) return;
-        total.bytes += blobBytes(rec.c) + blobBytes(rec.m);
-        for (const [ch, v] of rec.n ?? []) valueKeys.add(keys.value(tid, l.ns, ch, v));
-        const w = got[all.length + i] as WriteRecord[] | undefined;
-        if (Array.isArray(w)) {
-          total.writes += w.length;
-          for (const r of w) total.bytes += blobBytes(r[3]);
-        }
-      });
-      const vals = await this.#store.getMany<StoredBlob>([...valueKeys]);
-      for (const v of vals) {
-        if (v === undefined) continue;
-        total.values += 1;
-        total.bytes += blobBytes(v as StoredBlob);
-      }
-    }
-    return total;
+  stats(threadId?: string): Promise<SaverStats> {
+    return admin.stats(this.#internals, threadId);
   }
 
   /** Deletes every thread whose `ttl` has run out. Returns how many were deleted. */
-  async purgeExpired(): Promise<number> {
-    const ids = await this.#allThreadIds();
-    let n = 0;
-    const now = Date.now();
-    for (let i = 0; i < ids.length; i += 500) {
-      const part = ids.slice(i, i + 500);
-      const metas = await this.#store.getMany<ThreadMeta>(part.map((t) => keys.meta(t)));
-      for (let j = 0; j < part.length; j++) {
-        const m = metas[j] as ThreadMeta | undefined;
-        if (m?.x !== undefined && m.x <= now) {
-          await this.#purgeIfExpired(part[j]!);
-          n += 1;
-        }
-      }
-    }
-    return n;
+  purgeExpired(): Promise<number> {
+    return admin.purgeExpired(this.#internals);
   }
 }
 
-function insertEntry(nsIdx: NamespaceIndex, id: string, parent: string | null, cv: Record<string, Version>): void {
-  const e = nsIdx.e;
-  const last = e[e.length - 1];
-  if (last === undefined || last[0] < id) {
-    e.push([id, parent]);
-    nsIdx.cv = cv;
-    return;
-  }
-  const at = e.findIndex(([x]) => x >= id);
-  if (e[at]![0] === id) e[at] = [id, parent];
-  else e.splice(at, 0, [id, parent]);
-  if (e[e.length - 1]![0] === id) nsIdx.cv = cv;
-}
-
-function sameVersions(a: Record<string, Version>, b: Record<string, Version>): boolean {
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => a[k] === b[k]);
-}
-
-function matchesFilter(metadata: Record<string, unknown>, filter: Record<string, unknown>): boolean {
-  return Object.entries(filter).every(([k, v]) => deepEqual(metadata?.[k], v));
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
-export type { KeyvSaverOptions, KeyvSaverUrlOptions, SerializerProtocol };
+export type { KeyvSaverOptions, KeyvSaverUrlOptions };

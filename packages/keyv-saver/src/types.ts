@@ -21,6 +21,14 @@ export interface KeyvSaverOptions {
    * @default 5000
    */
   operationTimeout?: number | undefined;
+  /**
+   * Delta encoding of channel values: a new version that extends or edits the previous one (appended
+   * messages, a document with small edits) is stored as the changed part plus a reference to its base, with a
+   * whole value every `snapshotEvery` versions so a read touches a bounded number of keys. `false` stores
+   * every version whole. `cacheBytes` bounds the in-process copy of the last values a delta is computed from.
+   * @default { snapshotEvery: 64, cacheBytes: 64 MiB }
+   */
+  delta?: false | { snapshotEvery?: number | undefined; cacheBytes?: number | undefined } | undefined;
 }
 
 /** Options of {@link KeyvSaver.fromUrl}: saver options plus how to reach the store. */
@@ -74,6 +82,8 @@ export interface CheckpointRecord {
   cv: Record<string, string | number>;
   /** channel versions whose value this checkpoint wrote */
   n: Array<[channel: string, version: string | number]>;
+  /** for channels whose value is a delta: the versions of its chain, whole value first */
+  ch?: Record<string, Array<string | number>> | undefined;
 }
 
 /** @internal one namespace of a thread index. */
@@ -82,6 +92,8 @@ export interface NamespaceIndex {
   e: Array<[string, string | null]>;
   /** channel_versions of the newest checkpoint, so the latest tuple loads in one round trip */
   cv: Record<string, string | number>;
+  /** delta chains of the newest checkpoint's values */
+  ch?: Record<string, Array<string | number>> | undefined;
 }
 
 /** @internal thread index stored under `{t}:idx`. */

@@ -1,0 +1,203 @@
+import type { StoredBlob } from "./codec.js";
+import { blobBytes } from "./codec.js";
+import type { DeltaCache } from "./delta-cache.js";
+import { ThreadExistsError } from "./errors.js";
+import { keys } from "./keys.js";
+import type { KeyedLock } from "./lock.js";
+import { isExpired, type Located, locateAll } from "./records.js";
+import type { Registry } from "./registry.js";
+import type { Store, StoreEntry } from "./store.js";
+import type { CheckpointRecord, SaverStats, ThreadIndex, ThreadInfo, ThreadMeta, WriteRecord } from "./types.js";
+
+type Version = string | number;
+
+/** What the maintenance operations need from a saver. @internal */
+export interface SaverInternals {
+  store: Store;
+  lock: KeyedLock;
+  registry: Registry;
+  cache: DeltaCache | undefined;
+  ttl: number | undefined;
+  /** the validated index, `undefined` when absent or expired */
+  readIndex(threadId: string): Promise<ThreadIndex | undefined>;
+  deleteThreadLocked(threadId: string): Promise<void>;
+  purgeIfExpired(threadId: string): Promise<void>;
+}
+
+/** Every channel value a record needs or wrote, as `[channel, version]`. */
+export function valueRefs(rec: CheckpointRecord): Array<[string, Version]> {
+  const out: Array<[string, Version]> = [];
+  for (const [c, v] of Object.entries(rec.cv)) out.push([c, v]);
+  for (const [c, chain] of Object.entries(rec.ch ?? {})) for (const v of chain) out.push([c, v]);
+  for (const [c, v] of rec.n) out.push([c, v]);
+  return out;
+}
+
+function neededRefs(rec: CheckpointRecord): Array<[string, Version]> {
+  const out: Array<[string, Version]> = [];
+  for (const [c, v] of Object.entries(rec.cv)) out.push([c, v]);
+  for (const [c, chain] of Object.entries(rec.ch ?? {})) for (const v of chain) out.push([c, v]);
+  return out;
+}
+
+async function readRecords(i: SaverInternals, threadId: string, all: Located[]) {
+  const recKeys = all.map((l) => keys.checkpoint(threadId, l.ns, l.id));
+  const recs = (await i.store.getMany<CheckpointRecord>(recKeys)) as Array<CheckpointRecord | undefined>;
+  return { recKeys, recs };
+}
+
+export async function* listThreads(i: SaverInternals): AsyncGenerator<ThreadInfo> {
+  const ids = await i.registry.all();
+  const infos: ThreadInfo[] = [];
+  const now = Date.now();
+  for (let at = 0; at < ids.length; at += 500) {
+    const part = ids.slice(at, at + 500);
+    const metas = await i.store.getMany<ThreadMeta>(part.map((t) => keys.meta(t)));
+    part.forEach((t, j) => {
+      const m = metas[j] as ThreadMeta | undefined;
+      if (m === undefined || isExpired(m, now)) return;
+      infos.push({ threadId: t, createdAt: new Date(m.c), updatedAt: new Date(m.u) });
+    });
+  }
+  infos.sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime());
+  yield* infos;
+}
+
+export function deleteCheckpoints(i: SaverInternals, threadId: string, ids: Set<string>): Promise<number> {
+  return i.lock.run(threadId, async () => {
+    i.cache?.forget(threadId);
+    const idx = await i.readIndex(threadId);
+    if (idx === undefined) return 0;
+    const all = locateAll(idx);
+    const gone = all.filter((l) => ids.has(l.id));
+    if (gone.length === 0) return 0;
+    const { recKeys, recs } = await readRecords(i, threadId, all);
+    const keep = new Set<string>();
+    const maybe = new Set<string>();
+    const doomed = new Set<string>();
+    const recOf = new Map<string, CheckpointRecord>();
+    all.forEach((l, at) => {
+      const rec = recs[at];
+      if (rec === undefined) return;
+      recOf.set(`${l.ns}\u0000${l.id}`, rec);
+      if (ids.has(l.id)) {
+        doomed.add(recKeys[at]!);
+        doomed.add(keys.writes(threadId, l.ns, l.id));
+        for (const [c, v] of valueRefs(rec)) maybe.add(keys.value(threadId, l.ns, c, v));
+      } else {
+        // a kept checkpoint keeps its values and every link of their delta chains
+        for (const [c, v] of neededRefs(rec)) keep.add(keys.value(threadId, l.ns, c, v));
+      }
+    });
+    for (const k of maybe) if (!keep.has(k)) doomed.add(k);
+    for (const [ns, n] of idx.ns) {
+      n.e = n.e.filter(([id]) => !ids.has(id));
+      const head = n.e[n.e.length - 1];
+      const rec = head ? recOf.get(`${ns}\u0000${head[0]}`) : undefined;
+      n.cv = rec?.cv ?? {};
+      n.ch = rec?.ch;
+    }
+    idx.ns = idx.ns.filter(([, n]) => n.e.length > 0);
+    if (idx.ns.length === 0) {
+      await i.deleteThreadLocked(threadId);
+      return gone.length;
+    }
+    // index first, so no visible checkpoint ever points at a deleted key
+    await i.store.setMany([{ key: keys.index(threadId), value: idx }]);
+    await i.store.deleteMany([...doomed]);
+    return gone.length;
+  });
+}
+
+export function copyThread(i: SaverInternals, from: string, to: string): Promise<number> {
+  return i.lock.run(to, async () => {
+    i.cache?.forget(to);
+    const [src, dst] = await Promise.all([i.readIndex(from), i.readIndex(to)]);
+    if (dst !== undefined) throw new ThreadExistsError(to);
+    if (src === undefined) return 0;
+    const all = locateAll(src);
+    const got = await i.store.getMany<unknown>([
+      ...all.map((l) => keys.checkpoint(from, l.ns, l.id)),
+      ...all.map((l) => keys.writes(from, l.ns, l.id)),
+    ]);
+    const out: StoreEntry[] = [];
+    const values = new Map<string, string>(); // source key -> target key
+    all.forEach((l, at) => {
+      const rec = got[at] as CheckpointRecord | undefined;
+      if (rec === undefined) return;
+      out.push({ key: keys.checkpoint(to, l.ns, l.id), value: rec });
+      const w = got[all.length + at];
+      if (w !== undefined) out.push({ key: keys.writes(to, l.ns, l.id), value: w });
+      for (const [c, v] of valueRefs(rec)) values.set(keys.value(from, l.ns, c, v), keys.value(to, l.ns, c, v));
+    });
+    const srcKeys = [...values.keys()];
+    const vals = await i.store.getMany<unknown>(srcKeys);
+    vals.forEach((v, at) => {
+      if (v !== undefined) out.push({ key: values.get(srcKeys[at]!)!, value: v });
+    });
+    await i.store.setMany(out);
+    await i.registry.add(to);
+    const now = Date.now();
+    const x = i.ttl !== undefined ? now + i.ttl : undefined;
+    const meta: ThreadMeta = { t: to, c: now, u: now, x };
+    await i.store.setMany([
+      { key: keys.meta(to), value: meta },
+      { key: keys.index(to), value: { ...src, t: to, c: now, u: now, x } satisfies ThreadIndex },
+    ]);
+    return all.length;
+  });
+}
+
+export async function stats(i: SaverInternals, threadId?: string): Promise<SaverStats> {
+  const ids = threadId !== undefined ? [threadId] : await i.registry.all();
+  const total: SaverStats = { threads: 0, checkpoints: 0, values: 0, writes: 0, bytes: 0 };
+  for (const tid of ids) {
+    const idx = await i.readIndex(tid);
+    if (idx === undefined) continue;
+    total.threads += 1;
+    const all = locateAll(idx);
+    total.checkpoints += all.length;
+    total.bytes += JSON.stringify(idx).length;
+    const got = await i.store.getMany<unknown>([
+      ...all.map((l) => keys.checkpoint(tid, l.ns, l.id)),
+      ...all.map((l) => keys.writes(tid, l.ns, l.id)),
+    ]);
+    const valueKeys = new Set<string>();
+    all.forEach((l, at) => {
+      const rec = got[at] as CheckpointRecord | undefined;
+      if (rec === undefined) return;
+      total.bytes += blobBytes(rec.c) + blobBytes(rec.m);
+      for (const [c, v] of valueRefs(rec)) valueKeys.add(keys.value(tid, l.ns, c, v));
+      const w = got[all.length + at] as WriteRecord[] | undefined;
+      if (Array.isArray(w)) {
+        total.writes += w.length;
+        for (const r of w) total.bytes += blobBytes(r[3]);
+      }
+    });
+    const vals = await i.store.getMany<StoredBlob>([...valueKeys]);
+    for (const v of vals) {
+      if (v === undefined) continue;
+      total.values += 1;
+      total.bytes += blobBytes(v as StoredBlob);
+    }
+  }
+  return total;
+}
+
+export async function purgeExpired(i: SaverInternals): Promise<number> {
+  const ids = await i.registry.all();
+  let n = 0;
+  const now = Date.now();
+  for (let at = 0; at < ids.length; at += 500) {
+    const part = ids.slice(at, at + 500);
+    const metas = await i.store.getMany<ThreadMeta>(part.map((t) => keys.meta(t)));
+    for (let j = 0; j < part.length; j++) {
+      const m = metas[j] as ThreadMeta | undefined;
+      if (m !== undefined && isExpired(m, now)) {
+        await i.purgeIfExpired(part[j]!);
+        n += 1;
+      }
+    }
+  }
+  return n;
+}
