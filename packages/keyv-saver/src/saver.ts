@@ -8,6 +8,7 @@ import {
   type CheckpointPendingWrite,
   type CheckpointTuple,
   compareWritesSortKeys,
+  type DeltaChannelHistory,
   getCheckpointId,
   maxChannelVersion,
   type PendingWrite,
@@ -77,6 +78,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   readonly #snapshotEvery: number;
   readonly #cache: DeltaCache | undefined;
   readonly #writeBatches = new Map<string, { ops: Array<(doc: WriteRecord[]) => void>; done: Promise<void> }>();
+  /** the pending writes this process last stored, per thread: the next call for that checkpoint needs no read */
+  readonly #lastWrites = new Map<string, { key: string; doc: WriteRecord[] }>();
   readonly #internals: admin.SaverInternals;
 
   /**
@@ -673,16 +676,104 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       const ops: Array<(doc: WriteRecord[]) => void> = [];
       const done = this.#lock.run(threadId, async () => {
         this.#writeBatches.delete(wKey);
-        const raw = await this.#store.get<unknown>(wKey);
-        const doc = raw === undefined ? [] : this.#orderedWrites(threadId, cid, wKey, raw);
+        const known = this.#lastWrites.get(threadId);
+        let doc: WriteRecord[];
+        if (known?.key === wKey) doc = [...known.doc];
+        else {
+          const raw = await this.#store.get<unknown>(wKey);
+          doc = raw === undefined ? [] : this.#orderedWrites(threadId, cid, wKey, raw);
+        }
         for (const op of ops) op(doc);
+        this.#lastWrites.delete(threadId);
         await this.#store.setMany([{ key: wKey, value: doc }]);
+        this.#rememberWrites(threadId, wKey, doc);
       });
       batch = { ops, done };
       this.#writeBatches.set(wKey, batch);
     }
     batch.ops.push(apply);
     return batch.done;
+  }
+
+  /**
+   * Per-channel writes and seed for rebuilding `DeltaChannel` state (see `BaseCheckpointSaver`). Walks the
+   * parent chain through the thread index, reading ancestors in pages of 32 (records + writes in one round trip,
+   * then only the values that end a channel's walk), instead of one full `getTuple` per ancestor.
+   */
+  async getDeltaChannelHistory(options: {
+    config: RunnableConfig;
+    channels: string[];
+  }): Promise<Record<string, DeltaChannelHistory>> {
+    const { config, channels } = options;
+    if (channels.length === 0) return {};
+    const collected = new Map<string, CheckpointPendingWrite[]>(channels.map((c) => [c, []]));
+    const seeds = new Map<string, unknown>();
+    const result = () => {
+      const out: Record<string, DeltaChannelHistory> = {};
+      for (const c of channels) {
+        const entry: DeltaChannelHistory = { writes: collected.get(c)!.slice().reverse() };
+        if (seeds.has(c)) entry.seed = seeds.get(c);
+        out[c] = entry;
+      }
+      return out;
+    };
+    const threadId = this.#threadId(config, "getDeltaChannelHistory", false);
+    if (threadId === undefined) return result();
+    const ns = this.#ns(config, "getDeltaChannelHistory");
+    const idx = await this.#readIndex(threadId);
+    const n = idx && nsIndex(idx, ns);
+    if (n === undefined || n.e.length === 0) return result();
+    const parentOf = new Map(n.e);
+    const target = this.#checkpointId(config, "getDeltaChannelHistory") ?? n.e[n.e.length - 1]![0];
+    if (!parentOf.has(target)) return result();
+    const chain: string[] = [];
+    for (let p = parentOf.get(target) ?? null; p !== null && parentOf.has(p) && chain.length <= n.e.length; ) {
+      chain.push(p);
+      p = parentOf.get(p) ?? null;
+    }
+    const remaining = new Set(channels);
+    for (let at = 0; at < chain.length && remaining.size > 0; at += PAGE) {
+      const page = chain.slice(at, at + PAGE);
+      const recKeys = page.map((id) => keys.checkpoint(threadId, ns, id));
+      const got = await this.#store.getMany<unknown>([...recKeys, ...page.map((id) => keys.writes(threadId, ns, id))]);
+      const recs = page.map((id, i) =>
+        got[i] === undefined ? undefined : checkRecord(got[i], threadId, id, recKeys[i]!),
+      );
+      const wanted = new Set<string>();
+      recs.forEach((rec) => {
+        if (rec) for (const c of remaining) if (c in rec.cv) wanted.add(c);
+      });
+      const fetched = await this.#fetch(
+        recs.flatMap((rec) => {
+          if (!rec) return [];
+          const cv = Object.fromEntries(Object.entries(rec.cv).filter(([c]) => wanted.has(c)));
+          return neededValueKeys(threadId, ns, cv, rec.ch);
+        }),
+      );
+      for (let i = 0; i < page.length && remaining.size > 0; i++) {
+        const rec = recs[i];
+        if (rec === undefined) return result(); // the chain is broken here, as a missing getTuple would be
+        const writes = await this.#decodeWrites(threadId, ns, page[i]!, got[page.length + i]);
+        const perChannel = new Map<string, CheckpointPendingWrite[]>();
+        for (const w of writes) if (remaining.has(w[1])) perChannel.set(w[1], [...(perChannel.get(w[1]) ?? []), w]);
+        for (const [c, block] of perChannel)
+          for (let j = block.length - 1; j >= 0; j--) collected.get(c)!.push(block[j]!);
+        const cv = Object.fromEntries(Object.entries(rec.cv).filter(([c]) => remaining.has(c)));
+        const whole = await this.#values(threadId, ns, page[i]!, cv, fetched);
+        for (const [c, blob] of whole) {
+          seeds.set(c, await this.#decode(blob, threadId, page[i], keys.value(threadId, ns, c, rec.cv[c]!)));
+          remaining.delete(c);
+        }
+      }
+    }
+    return result();
+  }
+
+  #rememberWrites(threadId: string, key: string, doc: WriteRecord[]): void {
+    this.#lastWrites.delete(threadId);
+    this.#lastWrites.set(threadId, { key, doc });
+    // bounded: the oldest threads are forgotten first
+    if (this.#lastWrites.size > 10_000) this.#lastWrites.delete(this.#lastWrites.keys().next().value!);
   }
 
   /** Deletes everything of a thread: checkpoints, values, writes, index and registry entry. */
@@ -696,6 +787,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
 
   async #deleteThreadLocked(tid: string): Promise<void> {
     this.#cache?.forget(tid);
+    this.#lastWrites.delete(tid);
     const raw = await this.#store.get<unknown>(keys.index(tid));
     const idx = raw === undefined ? undefined : (raw as ThreadIndex);
     const doomed = new Set<string>();
@@ -759,6 +851,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     }
     const ids = new Set(checkpointIds);
     if (ids.size === 0) return 0;
+    this.#lastWrites.delete(threadId);
     return admin.deleteCheckpoints(this.#internals, threadId, ids);
   }
 
@@ -779,6 +872,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     if (fromThreadId === toThreadId) {
       throw new InvalidArgumentError("KeyvSaver.copyThread: source and target are the same thread");
     }
+    this.#lastWrites.delete(toThreadId);
     return admin.copyThread(this.#internals, fromThreadId, toThreadId);
   }
 

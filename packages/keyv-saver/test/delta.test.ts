@@ -49,7 +49,8 @@ const append = (i: number, prev: Record<string, unknown>) => ({
 
 async function readAll(saver: KeyvSaver, thread: string) {
   const out = new Map<string, Record<string, unknown>>();
-  for await (const t of saver.list({ configurable: { thread_id: thread } })) out.set(t.checkpoint.id, t.checkpoint.channel_values);
+  for await (const t of saver.list({ configurable: { thread_id: thread } }))
+    out.set(t.checkpoint.id, t.checkpoint.channel_values);
   return out;
 }
 
