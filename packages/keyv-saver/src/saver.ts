@@ -458,8 +458,17 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     }
     if (limit !== undefined && limit <= 0) return;
     const threadIds = threadId !== undefined ? [threadId] : await this.#registry.all();
-    for (const tid of threadIds) {
-      const idx = await this.#readIndex(tid);
+    // indexes are read 64 threads per round trip
+    let indexes = new Map<string, unknown>();
+    for (let t = 0; t < threadIds.length; t++) {
+      const tid = threadIds[t]!;
+      if (!indexes.has(tid)) {
+        const batch = threadIds.slice(t, t + 64);
+        indexes = await this.#fetch(batch.map((b) => keys.index(b))).then(
+          (m) => new Map(batch.map((b) => [b, m.get(keys.index(b))])),
+        );
+      }
+      const idx = this.#liveIndex(indexes.get(tid), tid);
       if (idx === undefined) continue;
       const located = locateAll(idx).filter(
         (l) =>
