@@ -7,6 +7,9 @@ export default defineConfig({
   resolve: {
     alias: {
       "@graphkeep/keyv-saver": src("./packages/keyv-saver/src/index.ts"),
+      "@graphkeep/core": src("./packages/core/src/index.ts"),
+      "@graphkeep/serde": src("./packages/serde/src/index.ts"),
+      "@graphkeep/retention": src("./packages/retention/src/index.ts"),
     },
   },
   test: {

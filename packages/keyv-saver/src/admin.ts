@@ -1,7 +1,7 @@
+import { ThreadExistsError } from "@graphkeep/core";
 import type { StoredBlob } from "./codec.js";
 import { blobBytes } from "./codec.js";
 import type { DeltaCache } from "./delta-cache.js";
-import { ThreadExistsError } from "./errors.js";
 import { keys } from "./keys.js";
 import type { KeyedLock } from "./lock.js";
 import { isExpired, type Located, locateAll } from "./records.js";

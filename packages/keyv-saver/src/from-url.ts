@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
+import { AdapterNotInstalledError, InvalidArgumentError, UnsupportedUrlError } from "@graphkeep/core";
 import Keyv, { type KeyvStoreAdapter } from "keyv";
-import { AdapterNotInstalledError, InvalidArgumentError, UnsupportedUrlError } from "./errors.js";
 import type { KeyvSaverUrlOptions } from "./types.js";
 
 const URL_DEFAULTS = { namespace: "graphkeep", table: "graphkeep_checkpoints", sqliteWal: true } as const;

@@ -1,4 +1,3 @@
-export type { StoredBlob } from "./codec.js";
 export {
   AdapterNotInstalledError,
   CheckpointCorruptError,
@@ -12,7 +11,8 @@ export {
   StoreUnavailableError,
   ThreadExistsError,
   UnsupportedUrlError,
-} from "./errors.js";
+} from "@graphkeep/core";
+export type { StoredBlob } from "./codec.js";
 export { KeyvSaver } from "./saver.js";
 export type { StoreOperationCounts } from "./store.js";
 export type { KeyvSaverOptions, KeyvSaverUrlOptions, SaverStats, ThreadInfo } from "./types.js";

@@ -1,5 +1,5 @@
+import { CheckpointCorruptError } from "@graphkeep/core";
 import { isStoredBlob } from "./codec.js";
-import { CheckpointCorruptError } from "./errors.js";
 import { keys } from "./keys.js";
 import type { CheckpointRecord, NamespaceIndex, ThreadIndex } from "./types.js";
 

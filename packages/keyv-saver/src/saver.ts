@@ -1,3 +1,4 @@
+import { CheckpointCorruptError, InvalidArgumentError, InvalidConfigError } from "@graphkeep/core";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   BaseCheckpointSaver,
@@ -21,7 +22,6 @@ import * as admin from "./admin.js";
 import { decodeBlob, encodeBlob, isStoredBlob, type StoredBlob } from "./codec.js";
 import { diff } from "./delta.js";
 import { type CachedHead, type CachedText, DeltaCache } from "./delta-cache.js";
-import { CheckpointCorruptError, InvalidArgumentError, InvalidConfigError } from "./errors.js";
 import { keys } from "./keys.js";
 import { KeyedLock } from "./lock.js";
 import {

@@ -1,5 +1,5 @@
+import { GraphkeepError, StoreUnavailableError } from "@graphkeep/core";
 import type Keyv from "keyv";
-import { GraphkeepError, StoreUnavailableError } from "./errors.js";
 
 /** Store operations issued by a saver, by kind. Each `*Many` call counts once. */
 export interface StoreOperationCounts {

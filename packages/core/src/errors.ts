@@ -6,7 +6,10 @@ export type GraphkeepErrorCode =
   | "CHECKPOINT_CORRUPT"
   | "THREAD_EXISTS"
   | "UNSUPPORTED_URL"
-  | "ADAPTER_NOT_INSTALLED";
+  | "ADAPTER_NOT_INSTALLED"
+  | "CHECKPOINT_INTEGRITY"
+  | "MISSING_KEY"
+  | "INVALID_KEY";
 
 /**
  * Base class of every error thrown by graphkeep. Check `code` (or `instanceof`) to branch on the condition.

@@ -1,0 +1,15 @@
+export {
+  AdapterNotInstalledError,
+  CheckpointCorruptError,
+  GraphkeepError,
+  type GraphkeepErrorCode,
+  InvalidArgumentError,
+  InvalidConfigError,
+  isCheckpointCorruptError,
+  isGraphkeepError,
+  isStoreUnavailableError,
+  redactUrl,
+  StoreUnavailableError,
+  ThreadExistsError,
+  UnsupportedUrlError,
+} from "./errors.js";
