@@ -80,6 +80,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   readonly #writeBatches = new Map<string, { ops: Array<(doc: WriteRecord[]) => void>; done: Promise<void> }>();
   /** the pending writes this process last stored, per thread: the next call for that checkpoint needs no read */
   readonly #lastWrites = new Map<string, { key: string; doc: WriteRecord[] }>();
+  /** writes keys `putWrites` was called for recently: a checkpoint `put` after them is not known to be empty */
+  readonly #touchedWrites = new Set<string>();
   readonly #internals: admin.SaverInternals;
 
   /**
@@ -542,8 +544,9 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
         written.push([channel, version]);
       }),
     );
-    // channels this step did not write keep their value (and its delta chain) from the parent
-    const inherited = Object.keys(cv).filter((c) => !written.some(([w]) => w === c));
+    // channels without a new version keep their value (and its delta chain) from the parent; a channel with a
+    // new version but no value (`__start__`, `branch:to:*`) has nothing stored at all
+    const inherited = Object.keys(cv).filter((c) => !(c in (newVersions ?? {})));
     const unresolved: string[] = [];
     for (const c of inherited) {
       if (base && base.cv[c] === cv[c]) {
@@ -596,6 +599,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
         n = { e: [], cv: {} };
         idx.ns.push([ns, n]);
       }
+      const fresh = !n.e.some(([id]) => id === cid);
       insertEntry(n, cid, parent, cv, ch);
       idx.u = now;
       idx.x = x;
@@ -604,6 +608,9 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
         { key: keys.meta(threadId), value: meta },
         { key: keys.index(threadId), value: idx },
       ]);
+      // a checkpoint this put created has no writes yet, unless putWrites raced ahead of it (async durability)
+      const wKey = keys.writes(threadId, ns, cid);
+      if (fresh && !this.#touchedWrites.has(wKey)) this.#rememberWrites(threadId, wKey, []);
     });
     this.#cache?.set(threadId, ns, { checkpointId: cid, cv, ch, texts });
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: cid } };
@@ -680,6 +687,9 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       }
     };
     const wKey = keys.writes(threadId, ns, cid);
+    this.#touchedWrites.delete(wKey);
+    this.#touchedWrites.add(wKey);
+    if (this.#touchedWrites.size > 10_000) this.#touchedWrites.delete(this.#touchedWrites.values().next().value!);
     let batch = this.#writeBatches.get(wKey);
     if (batch === undefined) {
       const ops: Array<(doc: WriteRecord[]) => void> = [];
