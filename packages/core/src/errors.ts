@@ -118,6 +118,59 @@ export class AdapterNotInstalledError extends GraphkeepError {
   }
 }
 
+/** Why a stored value failed its integrity check (see {@link CheckpointIntegrityError}). */
+export type IntegrityFailure =
+  /** authentication failed: the value, its type tag or its key id was changed, or another key encrypted it */
+  | "authentication"
+  /** the envelope is malformed: truncated, unknown version, or not an envelope at all */
+  | "envelope"
+  /** strict mode met a value that is not encrypted */
+  | "not-encrypted"
+  /** a compressed payload does not decompress */
+  | "decompression";
+
+/**
+ * A stored value is not what was written: tampered or truncated, its type tag swapped, its envelope malformed,
+ * or (in strict mode) not encrypted at all. Nothing of it was returned.
+ *
+ * @example
+ * try { await saver.getTuple(config) } catch (e) { if (isCheckpointIntegrityError(e)) alertSecurity(e.reason) }
+ */
+export class CheckpointIntegrityError extends GraphkeepError {
+  /** What failed. */
+  readonly reason: IntegrityFailure;
+
+  constructor(reason: IntegrityFailure, message: string, options?: { cause?: unknown }) {
+    super("CHECKPOINT_INTEGRITY", message, options);
+    this.name = "CheckpointIntegrityError";
+    this.reason = reason;
+  }
+}
+
+/** A stored value was encrypted with a key id the keyring does not hold. Add that key to `keys` to read it. */
+export class MissingKeyError extends GraphkeepError {
+  /** The key id named in the stored value. */
+  readonly keyId: string;
+
+  constructor(keyId: string, message: string) {
+    super("MISSING_KEY", message);
+    this.name = "MissingKeyError";
+    this.keyId = keyId;
+  }
+}
+
+/** A key of a keyring is not 32 bytes, a key id is invalid, or `activeKeyId` names no key. Thrown at construction. */
+export class InvalidKeyError extends GraphkeepError {
+  /** The key id at fault, when one is. */
+  readonly keyId: string | undefined;
+
+  constructor(keyId: string | undefined, message: string) {
+    super("INVALID_KEY", message);
+    this.name = "InvalidKeyError";
+    this.keyId = keyId;
+  }
+}
+
 /** True when `e` is any graphkeep error. */
 export function isGraphkeepError(e: unknown): e is GraphkeepError {
   return e instanceof GraphkeepError;
@@ -131,6 +184,21 @@ export function isStoreUnavailableError(e: unknown): e is StoreUnavailableError 
 /** True when `e` reports a stored record that cannot be decoded. */
 export function isCheckpointCorruptError(e: unknown): e is CheckpointCorruptError {
   return e instanceof GraphkeepError && e.code === "CHECKPOINT_CORRUPT";
+}
+
+/** True when `e` reports a stored value that failed its integrity check (tampered, truncated, not encrypted). */
+export function isCheckpointIntegrityError(e: unknown): e is CheckpointIntegrityError {
+  return e instanceof GraphkeepError && e.code === "CHECKPOINT_INTEGRITY";
+}
+
+/** True when `e` reports a stored value encrypted with a key the keyring does not hold. */
+export function isMissingKeyError(e: unknown): e is MissingKeyError {
+  return e instanceof GraphkeepError && e.code === "MISSING_KEY";
+}
+
+/** True when `e` reports an invalid key or keyring. */
+export function isInvalidKeyError(e: unknown): e is InvalidKeyError {
+  return e instanceof GraphkeepError && e.code === "INVALID_KEY";
 }
 
 /** Hides the password part of a connection URL for error messages. */

@@ -4,6 +4,7 @@ import { blobBytes } from "./codec.js";
 import type { DeltaCache } from "./delta-cache.js";
 import { keys } from "./keys.js";
 import type { KeyedLock } from "./lock.js";
+import { loadPages, pageKeys, repage } from "./pages.js";
 import { isExpired, type Located, locateAll } from "./records.js";
 import type { Registry } from "./registry.js";
 import type { Store, StoreEntry } from "./store.js";
@@ -66,8 +67,10 @@ export async function* listThreads(i: SaverInternals): AsyncGenerator<ThreadInfo
 export function deleteCheckpoints(i: SaverInternals, threadId: string, ids: Set<string>): Promise<number> {
   return i.lock.run(threadId, async () => {
     i.cache?.forget(threadId);
-    const idx = await i.readIndex(threadId);
-    if (idx === undefined) return 0;
+    const head = await i.readIndex(threadId);
+    if (head === undefined) return 0;
+    const before = pageKeys(threadId, head);
+    const idx = await loadPages(i.store, threadId, head);
     const all = locateAll(idx);
     const gone = all.filter((l) => ids.has(l.id));
     if (gone.length === 0) return 0;
@@ -103,8 +106,10 @@ export function deleteCheckpoints(i: SaverInternals, threadId: string, ids: Set<
       return gone.length;
     }
     // index first, so no visible checkpoint ever points at a deleted key
+    const { pages, stale } = repage(threadId, idx, before);
+    await i.store.setMany(pages);
     await i.store.setMany([{ key: keys.index(threadId), value: idx }]);
-    await i.store.deleteMany([...doomed]);
+    await i.store.deleteMany([...stale, ...doomed]);
     return gone.length;
   });
 }
@@ -112,9 +117,10 @@ export function deleteCheckpoints(i: SaverInternals, threadId: string, ids: Set<
 export function copyThread(i: SaverInternals, from: string, to: string): Promise<number> {
   return i.lock.run(to, async () => {
     i.cache?.forget(to);
-    const [src, dst] = await Promise.all([i.readIndex(from), i.readIndex(to)]);
+    const [srcHead, dst] = await Promise.all([i.readIndex(from), i.readIndex(to)]);
     if (dst !== undefined) throw new ThreadExistsError(to);
-    if (src === undefined) return 0;
+    if (srcHead === undefined) return 0;
+    const src = await loadPages(i.store, from, srcHead);
     const all = locateAll(src);
     const got = await i.store.getMany<unknown>([
       ...all.map((l) => keys.checkpoint(from, l.ns, l.id)),
@@ -135,7 +141,8 @@ export function copyThread(i: SaverInternals, from: string, to: string): Promise
     vals.forEach((v, at) => {
       if (v !== undefined) out.push({ key: values.get(srcKeys[at]!)!, value: v });
     });
-    await i.store.setMany(out);
+    const { pages } = repage(to, src, []);
+    await i.store.setMany([...out, ...pages]);
     await i.registry.add(to);
     const now = Date.now();
     const x = i.ttl !== undefined ? now + i.ttl : undefined;
@@ -152,9 +159,10 @@ export async function stats(i: SaverInternals, threadId?: string): Promise<Saver
   const ids = threadId !== undefined ? [threadId] : await i.registry.all();
   const total: SaverStats = { threads: 0, checkpoints: 0, values: 0, writes: 0, bytes: 0 };
   for (const tid of ids) {
-    const idx = await i.readIndex(tid);
-    if (idx === undefined) continue;
+    const head = await i.readIndex(tid);
+    if (head === undefined) continue;
     total.threads += 1;
+    const idx = await loadPages(i.store, tid, head);
     const all = locateAll(idx);
     total.checkpoints += all.length;
     total.bytes += JSON.stringify(idx).length;

@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
  * | key                         | holds                                                        |
  * |-----------------------------|--------------------------------------------------------------|
  * | `threads:<shard>`           | thread registry shard: ids of the threads it lists           |
- * | `{t}:idx`                   | thread index: per namespace, ordered `[checkpointId, parent]` |
+ * | `{t}:idx`                   | thread index: per namespace, the newest `[checkpointId, parent]` |
+ * | `{t}:ix:<ns>:<page>`        | a full page of 128 older index entries (written once)        |
  * | `{t}:meta`                  | created/updated time of the thread                           |
  * | `{t}:c:<ns>:<checkpointId>` | checkpoint record (checkpoint without values, metadata)     |
  * | `{t}:v:<ns>:<channel>:<ver>`| one channel value at one version                             |
@@ -47,6 +48,7 @@ export const keys = {
   registry: (shard: number) => `threads:${shard.toString(16)}`,
   index: (threadId: string) => `${threadTag(threadId)}:idx`,
   meta: (threadId: string) => `${threadTag(threadId)}:meta`,
+  indexPage: (threadId: string, ns: string, page: number) => fit(threadTag(threadId), `ix:${enc(ns)}:${page}`),
   checkpoint: (threadId: string, ns: string, checkpointId: string) =>
     fit(threadTag(threadId), `c:${enc(ns)}:${enc(checkpointId)}`),
   value: (threadId: string, ns: string, channel: string, version: string | number) =>

@@ -24,6 +24,7 @@ import { diff } from "./delta.js";
 import { type CachedHead, type CachedText, DeltaCache } from "./delta-cache.js";
 import { keys } from "./keys.js";
 import { KeyedLock } from "./lock.js";
+import { fitsHead, flushPages, inPages, loadPages, pageKeys, repage } from "./pages.js";
 import {
   checkIndex,
   checkRecord,
@@ -406,7 +407,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       const idx = this.#liveIndex(rawIdx, threadId);
       if (idx === undefined || rawRec === undefined) return undefined;
       // a record without an index entry is a put that did not finish: it does not exist
-      if (!nsIndex(idx, ns)?.e.some(([id]) => id === checkpointId)) return undefined;
+      const n = nsIndex(idx, ns);
+      if (!n || !(n.e.some(([id]) => id === checkpointId) || inPages(n, checkpointId))) return undefined;
       const rec = checkRecord(rawRec, threadId, checkpointId, recKey);
       const fetched = await this.#fetch(neededValueKeys(threadId, ns, rec.cv, rec.ch));
       return this.#buildTuple(threadId, ns, checkpointId, rec, writes, fetched, true);
@@ -470,15 +472,28 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
           (m) => new Map(batch.map((b) => [b, m.get(keys.index(b))])),
         );
       }
-      const idx = this.#liveIndex(indexes.get(tid), tid);
-      if (idx === undefined) continue;
-      const located = locateAll(idx).filter(
-        (l) =>
-          (nsFilter === undefined || l.ns === nsFilter) &&
-          (idFilter === undefined || l.id === idFilter) &&
-          (beforeId === undefined || l.id < beforeId),
-      );
-      located.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : a.ns < b.ns ? -1 : 1));
+      const head = this.#liveIndex(indexes.get(tid), tid);
+      if (head === undefined) continue;
+      const select = (idx: ThreadIndex) =>
+        locateAll(idx)
+          .filter(
+            (l) =>
+              (nsFilter === undefined || l.ns === nsFilter) &&
+              (idFilter === undefined || l.id === idFilter) &&
+              (beforeId === undefined || l.id < beforeId),
+          )
+          .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : a.ns < b.ns ? -1 : 1));
+      let located = select(head);
+      // older entries live in index pages: read them only when the newest ones cannot answer
+      const pagedNewest = head.ns.reduce((m, [, n]) => {
+        const last = n.p?.[n.p.length - 1]?.[2];
+        return last !== undefined && last > m ? last : m;
+      }, "");
+      if (pagedNewest !== "") {
+        const enough =
+          limit !== undefined && !filter && located.length >= limit && located[limit - 1]!.id > pagedNewest;
+        if (!enough) located = select(await loadPages(this.#store, tid, head));
+      }
       for (let i = 0; i < located.length; ) {
         const size = limit !== undefined && !filter ? Math.min(limit, PAGE) : PAGE;
         const page = located.slice(i, i + size);
@@ -593,21 +608,33 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       }
       const now = Date.now();
       const x = this.#ttl !== undefined ? now + this.#ttl : undefined;
-      const idx: ThreadIndex = this.#liveIndex(rawIdx, threadId) ?? { v: 1, t: threadId, ns: [], c: now, u: now };
+      let idx: ThreadIndex = this.#liveIndex(rawIdx, threadId) ?? { v: 1, t: threadId, ns: [], c: now, u: now };
       let n = nsIndex(idx, ns);
       if (n === undefined) {
         n = { e: [], cv: {} };
         idx.ns.push([ns, n]);
       }
+      let before: string[] | undefined;
+      if (!fitsHead(n, cid)) {
+        // older than paged entries (rare: a put out of id order): load every page and page the index anew
+        before = pageKeys(threadId, idx);
+        idx = await loadPages(this.#store, threadId, idx);
+        n = nsIndex(idx, ns)!;
+      }
       const fresh = !n.e.some(([id]) => id === cid);
       insertEntry(n, cid, parent, cv, ch);
+      const repaged = before !== undefined ? repage(threadId, idx, before) : undefined;
+      const pages = repaged?.pages ?? flushPages(threadId, idx);
       idx.u = now;
       idx.x = x;
       const meta: ThreadMeta = { t: threadId, c: idx.c, u: now, x };
+      // pages first, then the head that points at them, then pages nothing points at any more
+      await this.#store.setMany(pages);
       await this.#store.setMany([
         { key: keys.meta(threadId), value: meta },
         { key: keys.index(threadId), value: idx },
       ]);
+      if (repaged && repaged.stale.length > 0) await this.#store.deleteMany(repaged.stale);
       // a checkpoint this put created has no writes yet, unless putWrites raced ahead of it (async durability)
       const wKey = keys.writes(threadId, ns, cid);
       if (fresh && !this.#touchedWrites.has(wKey)) this.#rememberWrites(threadId, wKey, []);
@@ -739,7 +766,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     const threadId = this.#threadId(config, "getDeltaChannelHistory", false);
     if (threadId === undefined) return result();
     const ns = this.#ns(config, "getDeltaChannelHistory");
-    const idx = await this.#readIndex(threadId);
+    const head = await this.#readIndex(threadId);
+    const idx = head && (await loadPages(this.#store, threadId, head));
     const n = idx && nsIndex(idx, ns);
     if (n === undefined || n.e.length === 0) return result();
     const parentOf = new Map(n.e);
@@ -808,10 +836,11 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     this.#cache?.forget(tid);
     this.#lastWrites.delete(tid);
     const raw = await this.#store.get<unknown>(keys.index(tid));
-    const idx = raw === undefined ? undefined : (raw as ThreadIndex);
+    const head = raw === undefined ? undefined : (raw as ThreadIndex);
     const doomed = new Set<string>();
-    if (idx && Array.isArray(idx.ns)) {
-      const located = locateAll(idx);
+    if (head && Array.isArray(head.ns)) {
+      for (const k of pageKeys(tid, head)) doomed.add(k);
+      const located = locateAll(await loadPages(this.#store, tid, head));
       const recKeys = located.map((l) => keys.checkpoint(tid, l.ns, l.id));
       const recs = await this.#store.getMany<CheckpointRecord>(recKeys);
       located.forEach((l, i) => {

@@ -86,10 +86,17 @@ export interface CheckpointRecord {
   ch?: Record<string, Array<string | number>> | undefined;
 }
 
+/** @internal a full, immutable page of older index entries: `[pageNo, firstId, lastId]`. */
+export type PageRef = [no: number, first: string, last: string];
+
 /** @internal one namespace of a thread index. */
 export interface NamespaceIndex {
-  /** `[checkpointId, parentId]`, ascending by checkpoint id */
+  /** the newest `[checkpointId, parentId]`, ascending by checkpoint id (older ones live in pages) */
   e: Array<[string, string | null]>;
+  /** pages of older entries, oldest first */
+  p?: PageRef[] | undefined;
+  /** next page number (page keys are never reused) */
+  pn?: number | undefined;
   /** channel_versions of the newest checkpoint, so the latest tuple loads in one round trip */
   cv: Record<string, string | number>;
   /** delta chains of the newest checkpoint's values */

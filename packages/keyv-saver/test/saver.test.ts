@@ -270,3 +270,58 @@ describe("KeyvSaver input checks", () => {
     await expect(s.getTuple({ configurable: { thread_id: "t" } })).rejects.toBeInstanceOf(CheckpointCorruptError);
   });
 });
+
+for (const backend of backends) {
+  describe.skipIf(!!backend.skip)(`a long thread's index on ${backend.name}`, () => {
+    let saver: KeyvSaver;
+    beforeAll(() => {
+      saver = new KeyvSaver(backend.keyv());
+    });
+    afterAll(async () => {
+      await saver.keyv.clear().catch(() => undefined);
+      await saver.close();
+    });
+
+    it("pages older entries so a put rewrites a bounded head, and still lists, reads, copies and deletes all of it", async () => {
+      const ids = await chain(saver, "long", 600);
+      const head = (await saver.keyv.get("{long}:idx")) as { ns: Array<[string, { e: unknown[]; p?: unknown[] }]> };
+      const n = head.ns[0]![1];
+      expect(n.e.length).toBeLessThan(256);
+      expect(n.p?.length).toBeGreaterThanOrEqual(2);
+
+      const listed = await all(saver.list({ configurable: { thread_id: "long" } }));
+      expect(listed.map((t) => t.checkpoint.id)).toEqual([...ids].reverse());
+      const oldest = await saver.getTuple({ configurable: { thread_id: "long", checkpoint_id: ids[3] } });
+      expect(oldest?.checkpoint.channel_values.messages).toEqual(["m0", "m1", "m2", "m3"]);
+
+      // the newest few come from the head alone
+      const before = saver.storeOperations;
+      const latest = await all(saver.list({ configurable: { thread_id: "long" } }, { limit: 3 }));
+      expect(latest.map((t) => t.checkpoint.id)).toEqual(ids.slice(-3).reverse());
+      // head, then records + writes, then values: no page is read
+      expect(saver.storeOperations.get - before.get).toBe(1);
+      expect(saver.storeOperations.getMany - before.getMany).toBe(2);
+
+      expect(await saver.copyThread("long", "copy")).toBe(600);
+      expect(await saver.deleteCheckpoints("long", ids.slice(0, 300))).toBe(300);
+      const rest = await all(saver.list({ configurable: { thread_id: "long" } }));
+      expect(rest.map((t) => t.checkpoint.id)).toEqual(ids.slice(300).reverse());
+      expect(rest.at(-1)?.checkpoint.channel_values.messages).toHaveLength(301);
+
+      await saver.deleteThread("long");
+      const copy = await all(saver.list({ configurable: { thread_id: "copy" } }));
+      expect(copy).toHaveLength(600);
+      expect(copy.at(-1)?.checkpoint.channel_values.messages).toEqual(["m0"]);
+      expect(await saver.stats("long")).toMatchObject({ checkpoints: 0 });
+    }, 120_000);
+
+    it("a checkpoint older than the paged entries is filed in order", async () => {
+      const ids = await chain(saver, "ooo", 300);
+      const early = { ...emptyCheckpoint(), id: "00000000-0000-6000-8000-000000000000" };
+      await saver.put({ configurable: { thread_id: "ooo" } }, early, META, {});
+      const listed = await all(saver.list({ configurable: { thread_id: "ooo" } }));
+      expect(listed.map((t) => t.checkpoint.id)).toEqual([...ids].reverse().concat(early.id));
+      expect((await saver.getTuple({ configurable: { thread_id: "ooo" } }))?.checkpoint.id).toBe(ids.at(-1));
+    }, 120_000);
+  });
+}
