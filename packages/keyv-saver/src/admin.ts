@@ -64,54 +64,144 @@ export async function* listThreads(i: SaverInternals): AsyncGenerator<ThreadInfo
   yield* infos;
 }
 
-export function deleteCheckpoints(i: SaverInternals, threadId: string, ids: Set<string>): Promise<number> {
+/** What pruning some checkpoints of a thread frees (or would free, in a dry run). */
+export interface PruneResult {
+  /** checkpoints deleted */
+  checkpoints: number;
+  /** channel values deleted (values a kept checkpoint needs are kept) */
+  values: number;
+  /** pending writes deleted */
+  writes: number;
+  /** bytes of the deleted records, values and writes, as serialized */
+  bytes: number;
+}
+
+const size = (v: unknown) => (v === undefined ? 0 : JSON.stringify(v).length);
+
+export function pruneCheckpoints(
+  i: SaverInternals,
+  threadId: string,
+  ids: Set<string>,
+  dryRun: boolean,
+): Promise<PruneResult> {
   return i.lock.run(threadId, async () => {
-    i.cache?.forget(threadId);
+    const result: PruneResult = { checkpoints: 0, values: 0, writes: 0, bytes: 0 };
     const head = await i.readIndex(threadId);
-    if (head === undefined) return 0;
+    if (head === undefined) return result;
     const before = pageKeys(threadId, head);
     const idx = await loadPages(i.store, threadId, head);
     const all = locateAll(idx);
     const gone = all.filter((l) => ids.has(l.id));
-    if (gone.length === 0) return 0;
+    if (gone.length === 0) return result;
     const { recKeys, recs } = await readRecords(i, threadId, all);
     const keep = new Set<string>();
     const maybe = new Set<string>();
-    const doomed = new Set<string>();
+    const doomedRecords: string[] = [];
+    const doomedWrites: string[] = [];
     const recOf = new Map<string, CheckpointRecord>();
     all.forEach((l, at) => {
       const rec = recs[at];
+      if (ids.has(l.id)) {
+        doomedRecords.push(recKeys[at]!);
+        doomedWrites.push(keys.writes(threadId, l.ns, l.id));
+        result.bytes += size(rec);
+      }
       if (rec === undefined) return;
       recOf.set(`${l.ns}\u0000${l.id}`, rec);
       if (ids.has(l.id)) {
-        doomed.add(recKeys[at]!);
-        doomed.add(keys.writes(threadId, l.ns, l.id));
         for (const [c, v] of valueRefs(rec)) maybe.add(keys.value(threadId, l.ns, c, v));
       } else {
         // a kept checkpoint keeps its values and every link of their delta chains
         for (const [c, v] of neededRefs(rec)) keep.add(keys.value(threadId, l.ns, c, v));
       }
     });
-    for (const k of maybe) if (!keep.has(k)) doomed.add(k);
+    const doomedValues = [...maybe].filter((k) => !keep.has(k));
+    const measured = await i.store.getMany<unknown>([...doomedWrites, ...doomedValues]);
+    doomedWrites.forEach((_, at) => {
+      const w = measured[at];
+      if (Array.isArray(w)) result.writes += w.length;
+      result.bytes += size(w);
+    });
+    doomedValues.forEach((_, at) => {
+      const v = measured[doomedWrites.length + at];
+      if (v === undefined) return;
+      result.values += 1;
+      result.bytes += size(v);
+    });
+    result.checkpoints = gone.length;
+    if (dryRun) return result;
+    i.cache?.forget(threadId);
     for (const [ns, n] of idx.ns) {
       n.e = n.e.filter(([id]) => !ids.has(id));
-      const head = n.e[n.e.length - 1];
-      const rec = head ? recOf.get(`${ns}\u0000${head[0]}`) : undefined;
+      const last = n.e[n.e.length - 1];
+      const rec = last ? recOf.get(`${ns}\u0000${last[0]}`) : undefined;
       n.cv = rec?.cv ?? {};
       n.ch = rec?.ch;
     }
     idx.ns = idx.ns.filter(([, n]) => n.e.length > 0);
     if (idx.ns.length === 0) {
       await i.deleteThreadLocked(threadId);
-      return gone.length;
+      return result;
     }
     // index first, so no visible checkpoint ever points at a deleted key
     const { pages, stale } = repage(threadId, idx, before);
     await i.store.setMany(pages);
     await i.store.setMany([{ key: keys.index(threadId), value: idx }]);
-    await i.store.deleteMany([...stale, ...doomed]);
-    return gone.length;
+    await i.store.deleteMany([...stale, ...doomedRecords, ...doomedWrites, ...doomedValues]);
+    return result;
   });
+}
+
+/** One checkpoint as retention policies see it: no values, only what decides whether to keep it. */
+export interface CheckpointInfo {
+  threadId: string;
+  checkpointNs: string;
+  checkpointId: string;
+  parentId: string | null;
+  /** the checkpoint's own timestamp (`checkpoint.ts`) */
+  createdAt: Date;
+  /** metadata `source` and `step` */
+  source: string | undefined;
+  step: number | undefined;
+  /** channels of the pending writes stored against it (e.g. `__interrupt__`, `__error__`) */
+  pendingWriteChannels: string[];
+}
+
+export async function checkpointInfo(
+  i: SaverInternals,
+  threadId: string,
+  decode: (blob: unknown, checkpointId: string, key: string) => Promise<unknown>,
+): Promise<CheckpointInfo[]> {
+  const head = await i.readIndex(threadId);
+  if (head === undefined) return [];
+  const all = locateAll(await loadPages(i.store, threadId, head));
+  const out: CheckpointInfo[] = [];
+  for (let at = 0; at < all.length; at += 256) {
+    const part = all.slice(at, at + 256);
+    const recKeys = part.map((l) => keys.checkpoint(threadId, l.ns, l.id));
+    const got = await i.store.getMany<unknown>([...recKeys, ...part.map((l) => keys.writes(threadId, l.ns, l.id))]);
+    for (let j = 0; j < part.length; j++) {
+      const rec = got[j] as CheckpointRecord | undefined;
+      if (rec === undefined) continue;
+      const l = part[j]!;
+      const [cp, meta] = (await Promise.all([decode(rec.c, l.id, recKeys[j]!), decode(rec.m, l.id, recKeys[j]!)])) as [
+        { ts?: string },
+        { source?: string; step?: number } | undefined,
+      ];
+      const w = got[part.length + j];
+      out.push({
+        threadId,
+        checkpointNs: l.ns,
+        checkpointId: l.id,
+        parentId: l.parent,
+        createdAt: new Date(cp.ts ?? 0),
+        source: meta?.source,
+        step: meta?.step,
+        pendingWriteChannels: Array.isArray(w) ? [...new Set((w as WriteRecord[]).map((r) => r[2]))] : [],
+      });
+    }
+  }
+  return out;
 }
 
 export function copyThread(i: SaverInternals, from: string, to: string): Promise<number> {

@@ -12,6 +12,7 @@ export {
   ThreadExistsError,
   UnsupportedUrlError,
 } from "@graphkeep/core";
+export type { CheckpointInfo, PruneResult } from "./admin.js";
 export type { StoredBlob } from "./codec.js";
 export { KeyvSaver } from "./saver.js";
 export type { StoreOperationCounts } from "./store.js";

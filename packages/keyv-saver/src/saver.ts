@@ -18,6 +18,7 @@ import {
   writesSortKey,
 } from "@langchain/langgraph-checkpoint";
 import type Keyv from "keyv";
+import type { CheckpointInfo, PruneResult } from "./admin.js";
 import * as admin from "./admin.js";
 import { decodeBlob, encodeBlob, isStoredBlob, type StoredBlob } from "./codec.js";
 import { diff } from "./delta.js";
@@ -900,7 +901,38 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     const ids = new Set(checkpointIds);
     if (ids.size === 0) return 0;
     this.#lastWrites.delete(threadId);
-    return admin.deleteCheckpoints(this.#internals, threadId, ids);
+    return (await admin.pruneCheckpoints(this.#internals, threadId, ids, false)).checkpoints;
+  }
+
+  /**
+   * Like {@link deleteCheckpoints}, and reports what was (or, with `dryRun`, would be) freed. A dry run changes
+   * nothing and reports the same counts a real run would.
+   * @example
+   * const freed = await saver.pruneCheckpoints("user-42", oldIds, { dryRun: true });
+   */
+  async pruneCheckpoints(
+    threadId: string,
+    checkpointIds: Iterable<string>,
+    options: { dryRun?: boolean } = {},
+  ): Promise<PruneResult> {
+    if (typeof threadId !== "string" || threadId === "") {
+      throw new InvalidArgumentError("KeyvSaver.pruneCheckpoints: threadId must be a non-empty string");
+    }
+    const ids = new Set(checkpointIds);
+    if (ids.size === 0) return { checkpoints: 0, values: 0, writes: 0, bytes: 0 };
+    if (!options.dryRun) this.#lastWrites.delete(threadId);
+    return admin.pruneCheckpoints(this.#internals, threadId, ids, options.dryRun === true);
+  }
+
+  /**
+   * Every checkpoint of a thread without its values: ids, parent, timestamp, metadata source/step and the
+   * channels of its pending writes (what retention policies decide on). Oldest first, per namespace.
+   */
+  checkpointInfo(threadId: string): Promise<CheckpointInfo[]> {
+    if (typeof threadId !== "string" || threadId === "") {
+      throw new InvalidArgumentError("KeyvSaver.checkpointInfo: threadId must be a non-empty string");
+    }
+    return admin.checkpointInfo(this.#internals, threadId, (blob, id, key) => this.#decode(blob, threadId, id, key));
   }
 
   /**
