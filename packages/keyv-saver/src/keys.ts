@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
  * |-----------------------------|--------------------------------------------------------------|
  * | `threads:<shard>`           | thread registry shard: ids of the threads it lists           |
  * | `{t}:idx`                   | thread index: per namespace, the newest `[checkpointId, parent]` |
- * | `{t}:ix:<ns>:<page>`        | a full page of 128 older index entries (written once)        |
+ * | `{t}:ix:<ns>:<page>`        | a full page of 32 older index entries (written once)         |
  * | `{t}:meta`                  | created/updated time of the thread                           |
  * | `{t}:c:<ns>:<checkpointId>` | checkpoint record (checkpoint without values, metadata)     |
  * | `{t}:v:<ns>:<channel>:<ver>`| one channel value at one version                             |

@@ -3,10 +3,10 @@ import type { Store, StoreEntry } from "./store.js";
 import type { NamespaceIndex, PageRef, ThreadIndex } from "./types.js";
 
 /**
- * The thread index keeps its newest entries in the head key and moves older ones, 128 at a time, into pages
+ * The thread index keeps its newest entries in the head key and moves older ones, 32 at a time, into pages
  * that are written once. A put rewrites the head only, so its cost does not grow with the thread's history.
  */
-export const PAGE_SIZE = 128;
+export const PAGE_SIZE = 32;
 
 type Entry = [string, string | null];
 
