@@ -8,6 +8,11 @@ const encoder = new TextEncoder();
 
 export async function encodeBlob(serde: SerializerProtocol, value: unknown): Promise<StoredBlob> {
   const [type, bytes] = await serde.dumpsTyped(value);
+  return toBlob(type, bytes);
+}
+
+/** A serialized payload as stored: text for UTF-8 `json`, base64 otherwise. */
+export function toBlob(type: string, bytes: Uint8Array): StoredBlob {
   if (type === "json") {
     try {
       return [type, decoder.decode(bytes)];
@@ -23,8 +28,12 @@ export function isStoredBlob(x: unknown): x is StoredBlob {
 }
 
 export async function decodeBlob(serde: SerializerProtocol, blob: StoredBlob): Promise<unknown> {
-  const bytes = blob[2] === 1 ? new Uint8Array(Buffer.from(blob[1], "base64")) : encoder.encode(blob[1]);
-  return serde.loadsTyped(blob[0], bytes);
+  return serde.loadsTyped(blob[0], blobBytesOf(blob));
+}
+
+/** The serialized bytes of a stored blob. */
+export function blobBytesOf(blob: StoredBlob): Uint8Array {
+  return blob[2] === 1 ? new Uint8Array(Buffer.from(blob[1], "base64")) : encoder.encode(blob[1]);
 }
 
 /** Size in bytes of a blob's payload as stored. */

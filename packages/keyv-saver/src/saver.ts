@@ -1,4 +1,4 @@
-import { CheckpointCorruptError, InvalidArgumentError, InvalidConfigError } from "@graphkeep/core";
+import { CheckpointCorruptError, InvalidArgumentError, InvalidConfigError, isGraphkeepError } from "@graphkeep/core";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   BaseCheckpointSaver,
@@ -40,6 +40,7 @@ import {
   sameVersions,
 } from "./records.js";
 import { Registry } from "./registry.js";
+import { type RewritePayload, rewriteValues } from "./rewrite.js";
 import { Store, type StoreEntry, type StoreOperationCounts } from "./store.js";
 import type {
   CheckpointRecord,
@@ -235,6 +236,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     try {
       return await decodeBlob(this.serde, blob);
     } catch (e) {
+      // a graphkeep serde says precisely what is wrong (tampered value, missing key id): pass it on as is
+      if (isGraphkeepError(e)) throw e;
       throw new CheckpointCorruptError(
         { threadId, checkpointId, key },
         `KeyvSaver: cannot deserialize key "${key}" (${where}): ${e instanceof Error ? e.message : String(e)}; was it written with another serde?`,
@@ -962,6 +965,31 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
    */
   stats(threadId?: string): Promise<SaverStats> {
     return admin.stats(this.#internals, threadId);
+  }
+
+  /**
+   * Passes every serialized payload of a thread (checkpoints, metadata, channel values, pending writes) through
+   * `rewrite` and stores each replacement in place, under the thread's lock. `rewrite` gets `[type, bytes]` as the
+   * serde wrote them (delta-encoded values materialized) and returns the replacement, or `undefined` to keep it.
+   * Each store key is replaced by one write, so a crash leaves every key as it was or rewritten; a replaced value is
+   * stored whole, after every delta built on it. Resolves to the number of payloads replaced. Used by `rotate()` of
+   * `@graphkeep/serde` to re-encrypt a store.
+   * @throws {InvalidArgumentError} when `threadId` is not a non-empty string or `rewrite` not a function.
+   * @throws whatever `rewrite` throws; keys already replaced stay replaced.
+   */
+  async rewriteValues(threadId: string, rewrite: RewritePayload): Promise<number> {
+    if (typeof threadId !== "string" || threadId === "") {
+      throw new InvalidArgumentError("KeyvSaver.rewriteValues: threadId must be a non-empty string");
+    }
+    if (typeof rewrite !== "function") {
+      throw new InvalidArgumentError("KeyvSaver.rewriteValues: rewrite must be a function");
+    }
+    this.#lastWrites.delete(threadId);
+    try {
+      return await rewriteValues(this.#internals, threadId, rewrite);
+    } finally {
+      this.#lastWrites.delete(threadId);
+    }
   }
 
   /** Deletes every thread whose `ttl` has run out. Returns how many were deleted. */
