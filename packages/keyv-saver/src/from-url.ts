@@ -70,6 +70,56 @@ function withSafeMysqlPool<T>(create: () => T): T {
   }
 }
 
+interface SerializedEntry {
+  key: string;
+  value: unknown;
+}
+
+/**
+ * @keyv/sqlite and @keyv/mysql have no `setMany`: keyv then sends one autocommitted statement per key (slow, and
+ * a batch is not atomic). This gives them one multi-row upsert per batch: one statement, one transaction.
+ */
+function addSqliteSetMany(store: {
+  query?: (sql: string, ...p: unknown[]) => Promise<unknown>;
+  opts?: { table?: string };
+}) {
+  const table = store.opts?.table ?? "keyv";
+  (store as { setMany?: unknown }).setMany = async (entries: SerializedEntry[]) => {
+    for (let at = 0; at < entries.length; at += 400) {
+      const part = entries.slice(at, at + 400);
+      await store.query?.(
+        `INSERT INTO ${table} (key, value) VALUES ${part.map(() => "(?, ?)").join(", ")} ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+        ...part.flatMap((e) => [e.key, e.value]),
+      );
+    }
+  };
+}
+
+function addMysqlSetMany(store: { query?: (sql: string) => Promise<unknown>; opts?: { table?: string } }) {
+  const table = store.opts?.table ?? "keyv";
+  const sqlEscape = (requireFrom("@keyv/mysql", "mysql2") as { escape: (v: unknown) => string }).escape;
+  (store as { setMany?: unknown }).setMany = async (entries: SerializedEntry[]) => {
+    let rows: string[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (rows.length === 0) return;
+      await store.query?.(
+        `INSERT INTO \`${table}\` (id, value) VALUES ${rows.join(", ")} ON DUPLICATE KEY UPDATE value = VALUES(value)`,
+      );
+      rows = [];
+      bytes = 0;
+    };
+    for (const e of entries) {
+      const row = `(${sqlEscape(e.key)}, ${sqlEscape(e.value)})`;
+      // stay well under max_allowed_packet (16 MB by default on MariaDB, 64 MB on MySQL 8)
+      if (bytes + row.length > 4_000_000) await flush();
+      rows.push(row);
+      bytes += row.length;
+    }
+    await flush();
+  };
+}
+
 type Ctor = new (...args: never[]) => KeyvStoreAdapter & { query?: (sql: string) => Promise<unknown> };
 interface Module {
   default: Ctor;
@@ -98,6 +148,7 @@ export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): 
         table: opts.table,
         busyTimeout: 5000,
       });
+      addSqliteSetMany(store);
       if (opts.sqliteWal && !/^sqlite:\/\/(:memory:)?$/.test(url)) {
         await store.query?.("PRAGMA journal_mode=WAL");
         await store.query?.("PRAGMA synchronous=NORMAL");
@@ -132,6 +183,7 @@ export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): 
       if (rows?.[0] && rows[0].t.toLowerCase() !== "longtext") {
         await store.query?.(`ALTER TABLE \`${opts.table}\` MODIFY value LONGTEXT`);
       }
+      addMysqlSetMany(store);
       return new Keyv({ store, namespace });
     }
     default:

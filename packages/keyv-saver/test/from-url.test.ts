@@ -1,0 +1,68 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AdapterNotInstalledError, KeyvSaver, UnsupportedUrlError } from "@graphkeep/keyv-saver";
+import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { backends } from "../../../test/helpers/backends.js";
+
+const META = { source: "loop" as const, step: 0, parents: {} };
+const tricky = [
+  'it\'s "quoted"',
+  "back\\slash",
+  "ünïcødé 😀",
+  "line\nbreak",
+  "nul\u0000char",
+  "%_like",
+  "'; DROP TABLE x; --",
+];
+
+const urls = backends
+  .filter((b) => ["sqlite", "redis", "postgres", "mysql"].includes(b.name))
+  .map((b) => ({
+    ...b,
+    url: b.name === "sqlite" ? `sqlite://${join(mkdtempSync(join(tmpdir(), "gk-url-")), "cp.sqlite")}` : b.url,
+  }));
+
+for (const backend of urls) {
+  describe.skipIf(!!backend.skip)(`KeyvSaver.fromUrl on ${backend.name}`, () => {
+    it("stores a checkpoint with hundreds of channels, awkward text and a 5 MB value, and reads it back exactly", async () => {
+      const saver = await KeyvSaver.fromUrl(backend.url, { namespace: `u${randomUUID().slice(0, 8)}` });
+      try {
+        const values: Record<string, unknown> = { big: "x".repeat(5_000_000) };
+        for (let i = 0; i < 450; i++) values[`ch${i}`] = `${tricky[i % tricky.length]} #${i}`;
+        const versions = Object.fromEntries(Object.keys(values).map((k) => [k, 1]));
+        const cp = { ...emptyCheckpoint(), id: uuid6(-1), channel_values: values, channel_versions: versions };
+        await saver.put({ configurable: { thread_id: "t" } }, cp, META, versions);
+        const fresh = await KeyvSaver.fromUrl(backend.url, { namespace: saver.keyv.namespace });
+        const back = await fresh.getTuple({ configurable: { thread_id: "t" } });
+        expect(back?.checkpoint.channel_values).toEqual(values);
+        await saver.keyv.clear();
+      } finally {
+        await saver.close();
+      }
+    }, 60_000);
+  });
+}
+
+describe("KeyvSaver.fromUrl input", () => {
+  it("rejects an unknown scheme with UnsupportedUrlError that hides the password", async () => {
+    const err = await KeyvSaver.fromUrl("mongodb://user:secret@host/db").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedUrlError);
+    expect((err as Error).message).not.toContain("secret");
+    expect((err as Error).message).toContain("sqlite://");
+  });
+
+  it("opens memory: without any adapter", async () => {
+    const saver = await KeyvSaver.fromUrl("memory:");
+    const cp = { ...emptyCheckpoint(), id: uuid6(-1), channel_values: { a: 1 }, channel_versions: { a: 1 } };
+    await saver.put({ configurable: { thread_id: "t" } }, cp, META, { a: 1 });
+    expect((await saver.getTuple({ configurable: { thread_id: "t" } }))?.checkpoint.channel_values).toEqual({ a: 1 });
+  });
+
+  it("names the package to install when an adapter is missing", () => {
+    const err = new AdapterNotInstalledError("@keyv/redis", new Error("Cannot find module"));
+    expect(err.code).toBe("ADAPTER_NOT_INSTALLED");
+    expect(err.message).toContain("pnpm add @keyv/redis");
+  });
+});
