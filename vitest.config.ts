@@ -10,6 +10,7 @@ export default defineConfig({
       "@graphkeep/core": src("./packages/core/src/index.ts"),
       "@graphkeep/serde": src("./packages/serde/src/index.ts"),
       "@graphkeep/retention": src("./packages/retention/src/index.ts"),
+      "@graphkeep/llm-cache": src("./packages/llm-cache/src/index.ts"),
     },
   },
   test: {
