@@ -295,6 +295,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       );
     }
     checkpoint.channel_values = channelValues;
+    checkpoint.channel_versions = { ...record.cv };
     if (remember && this.#cache) {
       const texts = new Map<string, CachedText>();
       for (const [channel, blob] of whole) {
@@ -575,7 +576,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       } else unresolved.push(c);
     }
     const [c, m] = await Promise.all([
-      encodeBlob(this.serde, { ...rest, channel_values: {} }),
+      // channel versions live once, plainly, in the record (`cv`)
+      encodeBlob(this.serde, { ...rest, channel_values: {}, channel_versions: {} }),
       encodeBlob(this.serde, metadata ?? {}),
     ]);
     const record = (): CheckpointRecord => ({
