@@ -90,6 +90,15 @@ for (const backend of servers) {
         );
 
         await proxy.start();
+        // clients reconnect with backoff: wait until the store answers again, as a retrying app would
+        for (let i = 0; i < 40; i++) {
+          const ok = await saver.getTuple({ configurable: { thread_id: `t-${durability}` } }).then(
+            () => true,
+            () => false,
+          );
+          if (ok) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
         const state = await graph.invoke(null, config);
         expect(state.steps).toEqual(["a", "b", "c"]);
         expect(runs.a).toBe(1);

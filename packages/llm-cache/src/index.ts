@@ -1,0 +1,12 @@
+export { hashEntry, isCacheablePrompt, normalizeLlmKey, normalizePrompt, parseLlmKey } from "./key.js";
+export { KeyvLLMCache } from "./llm-cache.js";
+export { KeyvNodeCache } from "./node-cache.js";
+export { toMilliseconds } from "./ttl.js";
+export type {
+  Duration,
+  KeyvLLMCacheOptions,
+  KeyvNodeCacheOptions,
+  LLMCacheHitInfo,
+  LLMCacheMode,
+  LLMCacheStats,
+} from "./types.js";

@@ -1,0 +1,77 @@
+import type { UsageMetadata } from "@langchain/core/messages";
+
+/** A duration: milliseconds as a number, or a string like `"500ms"`, `"30s"`, `"15m"`, `"12h"`, `"1d"`, `"2w"`. */
+export type Duration = number | string;
+
+/**
+ * What the LLM cache does with the store.
+ * - `"read-write"`: hits are served, misses are stored.
+ * - `"read-only"`: hits are served, nothing new is stored.
+ * - `"bypass"`: the store is not touched; every call goes to the model.
+ */
+export type LLMCacheMode = "read-write" | "read-only" | "bypass";
+
+/** What {@link KeyvLLMCacheOptions.onHit} receives on every cache hit. */
+export interface LLMCacheHitInfo {
+  /** The store key of the entry (a sha256, prefixed with the namespace). */
+  key: string;
+  /** The namespace the entry was read from. */
+  namespace: string;
+  /** The usage the cached response had when it was paid for, summed over its generations. */
+  savedUsage: UsageMetadata;
+}
+
+/** Counters since the cache was created, shared by every view made with `withNamespace`. */
+export interface LLMCacheStats {
+  /** Lookups answered from the store. */
+  hits: number;
+  /** Lookups that found nothing usable (absent, corrupt, store down, or bypassed). */
+  misses: number;
+  /** Input tokens not paid for thanks to hits. */
+  savedInputTokens: number;
+  /** Output tokens not paid for thanks to hits. */
+  savedOutputTokens: number;
+}
+
+/** Options of {@link KeyvLLMCache}. */
+export interface KeyvLLMCacheOptions {
+  /**
+   * How long an entry lives: milliseconds, or a string like `"1d"`.
+   * @default undefined (entries never expire)
+   */
+  ttl?: Duration | undefined;
+  /**
+   * Prefix of every key, so one Keyv can hold several caches.
+   * @default "llm"
+   */
+  namespace?: string | undefined;
+  /**
+   * What the cache does with the store (see {@link LLMCacheMode}).
+   * @default "read-write"
+   */
+  mode?: LLMCacheMode | undefined;
+  /**
+   * Milliseconds a store call may take before the cache gives up on it (a lookup becomes a miss, an update is dropped).
+   * @default 1000
+   */
+  timeout?: number | undefined;
+  /**
+   * Called on every hit, e.g. for cost reporting. A hook that throws is ignored (reported once as a warning).
+   * @default undefined
+   */
+  onHit?: ((info: LLMCacheHitInfo) => void) | undefined;
+}
+
+/** Options of {@link KeyvNodeCache}. */
+export interface KeyvNodeCacheOptions {
+  /**
+   * Prefix of every key, so one Keyv can hold several caches.
+   * @default "node"
+   */
+  namespace?: string | undefined;
+  /**
+   * Milliseconds a store call may take before the cache gives up on it (a read becomes a miss, a write is dropped).
+   * @default 1000
+   */
+  timeout?: number | undefined;
+}
