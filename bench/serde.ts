@@ -16,6 +16,7 @@ import {
   type SerializerProtocol,
 } from "@langchain/langgraph-checkpoint";
 import Keyv from "keyv";
+import { prng, randomText } from "./lib/text.js";
 
 const quick = process.argv.includes("--quick");
 const BUDGET_MS = quick ? 300 : 1500;
@@ -23,29 +24,6 @@ const CHAT_MESSAGES = quick ? 40 : 100;
 const CHAT_STEPS = quick ? 30 : 100;
 const DOC_BYTES = 1024 * 1024;
 const DOC_STEPS = quick ? 8 : 20;
-
-/** mulberry32: seeded, so every run sees the same bytes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `bytes` characters of lowercase "words" and spaces, as the storage benchmark's workloads use. */
-function randomText(seed: number, bytes: number): string {
-  const rnd = prng(seed);
-  const buf = Buffer.allocUnsafe(bytes);
-  for (let i = 0; i < bytes; i++) {
-    const r = rnd();
-    buf[i] = r < 0.16 ? 32 : 97 + Math.floor(((r - 0.16) / 0.84) * 26);
-  }
-  return buf.toString("latin1");
-}
 
 /** 20 in-place edits of 16 characters: the document a step of the editing workload produces. */
 function editText(doc: string, seed: number): string {

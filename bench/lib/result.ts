@@ -1,3 +1,4 @@
+import type { StoreOperationCounts } from "../../packages/keyv-saver/src/index.js";
 import type { SaverName, Urls, WorkloadName, WorkloadSize } from "./args.js";
 import type { Distribution } from "./stats.js";
 
@@ -10,15 +11,7 @@ export interface ChildTask {
   docBytes: number;
 }
 
-export interface OpsPerStep {
-  total: number;
-  get: number;
-  getMany: number;
-  set: number;
-  setMany: number;
-  delete: number;
-  deleteMany: number;
-}
+export type OpsPerStep = StoreOperationCounts & { total: number };
 
 /** One saver × workload. Times in ms, sizes in bytes. */
 export interface Result {

@@ -5,7 +5,7 @@ import type { DeltaCache } from "./delta-cache.js";
 import { keys } from "./keys.js";
 import type { KeyedLock } from "./lock.js";
 import { loadPages, pageKeys, repage } from "./pages.js";
-import { isExpired, type Located, locateAll } from "./records.js";
+import { isExpired, type Located, locateAll, neededRefs } from "./records.js";
 import type { Registry } from "./registry.js";
 import type { Store, StoreEntry } from "./store.js";
 import type { CheckpointRecord, SaverStats, ThreadIndex, ThreadInfo, ThreadMeta, WriteRecord } from "./types.js";
@@ -27,18 +27,7 @@ export interface SaverInternals {
 
 /** Every channel value a record needs or wrote, as `[channel, version]`. */
 export function valueRefs(rec: CheckpointRecord): Array<[string, Version]> {
-  const out: Array<[string, Version]> = [];
-  for (const [c, v] of Object.entries(rec.cv)) out.push([c, v]);
-  for (const [c, chain] of Object.entries(rec.ch ?? {})) for (const v of chain) out.push([c, v]);
-  for (const [c, v] of rec.n) out.push([c, v]);
-  return out;
-}
-
-function neededRefs(rec: CheckpointRecord): Array<[string, Version]> {
-  const out: Array<[string, Version]> = [];
-  for (const [c, v] of Object.entries(rec.cv)) out.push([c, v]);
-  for (const [c, chain] of Object.entries(rec.ch ?? {})) for (const v of chain) out.push([c, v]);
-  return out;
+  return [...neededRefs(rec.cv, rec.ch), ...rec.n];
 }
 
 async function readRecords(i: SaverInternals, threadId: string, all: Located[]) {
@@ -112,7 +101,7 @@ export function pruneCheckpoints(
         for (const [c, v] of valueRefs(rec)) maybe.add(keys.value(threadId, l.ns, c, v));
       } else {
         // a kept checkpoint keeps its values and every link of their delta chains
-        for (const [c, v] of neededRefs(rec)) keep.add(keys.value(threadId, l.ns, c, v));
+        for (const [c, v] of neededRefs(rec.cv, rec.ch)) keep.add(keys.value(threadId, l.ns, c, v));
       }
     });
     const doomedValues = [...maybe].filter((k) => !keep.has(k));

@@ -67,20 +67,24 @@ export function locateAll(idx: ThreadIndex): Located[] {
   return all;
 }
 
-/** Every value key a checkpoint needs to be read: its channel versions and their delta chains. */
+/** Every channel version a checkpoint needs to be read: its channel versions and their delta chains. */
+export function neededRefs(
+  cv: Record<string, Version>,
+  ch: Record<string, Version[]> | undefined,
+): Array<[channel: string, version: Version]> {
+  const out: Array<[string, Version]> = Object.entries(cv);
+  for (const [c, chain] of Object.entries(ch ?? {})) for (const v of chain) out.push([c, v]);
+  return out;
+}
+
+/** The keys of {@link neededRefs}. */
 export function neededValueKeys(
   threadId: string,
   ns: string,
   cv: Record<string, Version>,
   ch: Record<string, Version[]> | undefined,
 ): string[] {
-  const out: string[] = [];
-  for (const [channel, version] of Object.entries(cv)) {
-    out.push(keys.value(threadId, ns, channel, version));
-    const chain = ch?.[channel];
-    if (chain) for (const v of chain) out.push(keys.value(threadId, ns, channel, v));
-  }
-  return out;
+  return neededRefs(cv, ch).map(([channel, version]) => keys.value(threadId, ns, channel, version));
 }
 
 /** Inserts a checkpoint in id order; when it is the newest, it becomes the head the latest read uses. */

@@ -52,7 +52,7 @@ import type {
   ThreadMeta,
   WriteRecord,
 } from "./types.js";
-import { BrokenValueError, deltaValue, materialize, type StoredValue } from "./values.js";
+import { BrokenValueError, deltaValue, isDeltaValue, materialize, type StoredValue } from "./values.js";
 
 const DEFAULTS = { operationTimeout: 5000 } as const;
 const DELTA_DEFAULTS = { snapshotEvery: 64, cacheBytes: 64 * 1024 * 1024 } as const;
@@ -676,7 +676,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       let version: Version = cv[c]!;
       for (let i = 0; i < 10_000; i++) {
         const raw = await this.#store.get<unknown>(keys.value(threadId, ns, c, version));
-        if (!(Array.isArray(raw) && raw.length === 6 && raw[2] === 2)) break;
+        if (!isDeltaValue(raw)) break;
         version = raw[5] as Version;
         chain.unshift(version);
       }
