@@ -11,6 +11,10 @@ export default defineConfig({
       "@graphkeep/serde": src("./packages/serde/src/index.ts"),
       "@graphkeep/retention": src("./packages/retention/src/index.ts"),
       "@graphkeep/llm-cache": src("./packages/llm-cache/src/index.ts"),
+      "@graphkeep/cost": src("./packages/cost/src/index.ts"),
+      "@graphkeep/otel": src("./packages/otel/src/index.ts"),
+      "@graphkeep/lease": src("./packages/lease/src/index.ts"),
+      "@graphkeep/cli": src("./packages/cli/src/index.ts"),
     },
   },
   test: {
