@@ -1,5 +1,6 @@
 export { hashEntry, isCacheablePrompt, normalizeLlmKey, normalizePrompt, parseLlmKey } from "./key.js";
 export { KeyvLLMCache } from "./llm-cache.js";
+export { hashMessages } from "./messages-key.js";
 export { KeyvNodeCache } from "./node-cache.js";
 export { toMilliseconds } from "./ttl.js";
 export type {
@@ -7,6 +8,8 @@ export type {
   KeyvLLMCacheOptions,
   KeyvNodeCacheOptions,
   LLMCacheHitInfo,
+  LLMCacheControl,
   LLMCacheMode,
+  LLMCacheScope,
   LLMCacheStats,
 } from "./types.js";

@@ -125,9 +125,23 @@ export function isCacheablePrompt(prompt: string): boolean {
   return !OPAQUE_BLOCK.test(prompt);
 }
 
-/** The prompt with line endings and Unicode normalized, so equal text hashes equally. */
+/** Where LangChain's prompt string starts a new message (`getBufferString` joins `Role: text` lines with `\n`). */
+const MESSAGE_START = /\n(?=(?:Human|AI|System|Tool): )/;
+
+/**
+ * The prompt with line endings and Unicode normalized, so equal text hashes equally, and without the `undefined`
+ * LangChain's `getBufferString` appends to an AI message whose `additional_kwargs` holds `function_call: undefined`
+ * (every fresh ChatOpenAI answer does; the same message revived from a checkpoint does not), so a resumed or
+ * rewound thread hits. The price: an AI message whose text really ends in "undefined" shares a key with the same
+ * message without it.
+ */
 export function normalizePrompt(prompt: string): string {
-  return prompt.replace(/\r\n?/g, "\n").normalize("NFC");
+  return prompt
+    .replace(/\r\n?/g, "\n")
+    .normalize("NFC")
+    .split(MESSAGE_START)
+    .map((m) => (m.startsWith("AI: ") && m.endsWith("undefined") ? m.slice(0, -"undefined".length) : m))
+    .join("\n");
 }
 
 /** sha256 (hex) of the normalized prompt and llm key. */

@@ -1,14 +1,22 @@
 import { InvalidArgumentError } from "@graphkeep/core";
 import { BaseCache, deserializeStoredGeneration, serializeGeneration } from "@langchain/core/caches";
+import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { type AIMessage, isAIMessage, type StoredGeneration, type UsageMetadata } from "@langchain/core/messages";
 import type { Generation } from "@langchain/core/outputs";
 import type Keyv from "keyv";
+import { currentCall, isControl } from "./context.js";
 import { guarded, warnOnce } from "./guard.js";
 import { hashEntry, isCacheablePrompt } from "./key.js";
 import { toMilliseconds } from "./ttl.js";
-import type { KeyvLLMCacheOptions, LLMCacheHitInfo, LLMCacheMode, LLMCacheStats } from "./types.js";
+import type { KeyvLLMCacheOptions, LLMCacheHitInfo, LLMCacheMode, LLMCacheScope, LLMCacheStats } from "./types.js";
+import { wrapModel } from "./wrap.js";
 
-const DEFAULTS = { namespace: "llm", mode: "read-write" as LLMCacheMode, timeout: 1000 };
+const DEFAULTS = {
+  namespace: "llm",
+  mode: "read-write" as LLMCacheMode,
+  timeout: 1000,
+  scope: "shared" as LLMCacheScope,
+};
 const MODES: readonly LLMCacheMode[] = ["read-write", "read-only", "bypass"];
 const RECORD_VERSION = 1;
 /** After a store failure, calls skip the store this long instead of each waiting out the timeout again. */
@@ -18,6 +26,17 @@ const OUTAGE_BACKOFF_MS = 5000;
 interface StoredRecord {
   v: typeof RECORD_VERSION;
   generations: Array<StoredGeneration & { generationInfo?: Record<string, unknown> }>;
+  /** Content lengths of the chunks a streamed answer arrived in, to replay it the same way. */
+  chunks?: number[];
+}
+
+/** @internal How one call uses the store. */
+export interface Plan {
+  key: string;
+  namespace: string;
+  ttl: number | undefined;
+  read: boolean;
+  write: boolean;
 }
 
 interface Shared {
@@ -38,6 +57,9 @@ function decode(raw: unknown): StoredRecord {
   const parsed: unknown = typeof raw === "string" ? JSON.parse(raw) : raw;
   if (!isRecord(parsed) || parsed.v !== RECORD_VERSION || !Array.isArray(parsed.generations)) {
     throw new Error("not an llm-cache record");
+  }
+  if (parsed.chunks !== undefined && (!Array.isArray(parsed.chunks) || !parsed.chunks.every(Number.isInteger))) {
+    throw new Error("malformed chunk sizes");
   }
   for (const g of parsed.generations as unknown[]) {
     if (!isRecord(g) || typeof g.text !== "string") throw new Error("generation without text");
@@ -68,8 +90,9 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
   readonly #options: KeyvLLMCacheOptions;
   readonly #ttl: number | undefined;
   readonly #timeout: number;
+  readonly #scope: LLMCacheScope;
   #shared: Shared = {
-    stats: { hits: 0, misses: 0, savedInputTokens: 0, savedOutputTokens: 0 },
+    stats: { hits: 0, misses: 0, replayedStreams: 0, savedInputTokens: 0, savedOutputTokens: 0 },
     warned: new Set(),
     downUntil: 0,
   };
@@ -94,6 +117,10 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
     this.mode = o.mode;
     this.#ttl = options.ttl === undefined ? undefined : toMilliseconds(options.ttl, "KeyvLLMCache ttl");
     this.#timeout = toMilliseconds(o.timeout, "KeyvLLMCache timeout");
+    if (o.scope !== "shared" && o.scope !== "thread") {
+      throw new InvalidArgumentError(`KeyvLLMCache: scope must be "shared" or "thread"; got ${String(o.scope)}`);
+    }
+    this.#scope = o.scope;
   }
 
   /**
@@ -113,7 +140,7 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
     return view;
   }
 
-  /** The store key of a prompt and llm key (what `lookup` and `update` read and write). */
+  /** The store key of a prompt and llm key (what `lookup` and `update` read and write without per-call control). */
   keyFor(prompt: string, llmKey: string): string {
     return `${this.namespace}:${hashEntry(prompt, llmKey)}`;
   }
@@ -124,22 +151,109 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
   }
 
   /**
-   * Returns fresh generations for a cached prompt, or null on a miss (absent, corrupt, store down, bypass, or a
-   * prompt with image/audio/video/file blocks, which LangChain's prompt string cannot tell apart).
+   * The same model with keys built from its messages (images, audio and files hashed in), per-call control from
+   * the call's own `metadata.cache`, and `.stream()` served from and stored to the cache (a hit replays the stored
+   * chunks). Models made from the result with `bindTools`, `withConfig` or `bind` keep the wrapper.
+   *
+   * @throws {InvalidArgumentError} when the model already uses a different cache
+   * @example
+   * const model = cache.wrap(new ChatOpenAI({ model: "gpt-4o-mini" }));
+   * for await (const chunk of await model.stream(messages, config)) process.stdout.write(String(chunk.content));
+   */
+  wrap<M extends BaseChatModel>(model: M): M {
+    return wrapModel(this, model);
+  }
+
+  /**
+   * Returns fresh generations for a cached prompt, or null on a miss (absent, corrupt, store down, bypassed, or —
+   * outside `wrap` — a prompt with image/audio/video/file blocks, which LangChain's prompt string cannot tell apart).
+   *
+   * @throws {InvalidArgumentError} when the run's `metadata.cache` is not a valid {@link LLMCacheControl}
    */
   async lookup(prompt: string, llmKey: string): Promise<Generation[] | null> {
-    if (this.mode === "bypass" || this.#storeDown() || !isCacheablePrompt(prompt)) return this.#miss();
-    const key = this.keyFor(prompt, llmKey);
+    const plan = this._plan(prompt, llmKey);
+    if (plan === undefined || !plan.read) return this.#miss();
+    return (await this._read(plan.key))?.generations ?? null;
+  }
+
+  /** Stores the generations of a prompt (unless the mode or control says not to). Store failures are warned about, not thrown. */
+  async update(prompt: string, llmKey: string, value: Generation[]): Promise<void> {
+    const plan = this._plan(prompt, llmKey);
+    if (plan === undefined || !plan.write) return;
+    await this._write(plan.key, value, plan.ttl);
+  }
+
+  /**
+   * @internal Where and how the current call uses the store, from the cache's mode and scope, the call's control and
+   * its messages (when made through {@link wrap}); undefined when the call is not cached at all.
+   */
+  _plan(prompt: string, llmKey: string): Plan | undefined {
+    const { scope, control, threadId } = currentCall();
+    let mode: LLMCacheMode | "refresh" = this.mode;
+    let namespace = this.namespace;
+    let ttl = this.#ttl;
+    if (control !== undefined && control !== null) {
+      if (!isControl(control)) {
+        throw new InvalidArgumentError(
+          `KeyvLLMCache: metadata.cache must be "bypass", "refresh", "read-only" or { ttl?, namespace?, mode? }; got ${JSON.stringify(control)}`,
+        );
+      }
+      if (typeof control === "string") mode = control;
+      else {
+        if (control.mode !== undefined) {
+          if (![...MODES, "refresh"].includes(control.mode)) {
+            throw new InvalidArgumentError(
+              `KeyvLLMCache: metadata.cache.mode ${JSON.stringify(control.mode)} is not a mode`,
+            );
+          }
+          mode = control.mode;
+        }
+        if (control.namespace !== undefined) {
+          if (typeof control.namespace !== "string" || control.namespace === "") {
+            throw new InvalidArgumentError("KeyvLLMCache: metadata.cache.namespace must be a non-empty string");
+          }
+          namespace = `${namespace}:${control.namespace}`;
+        }
+        if (control.ttl !== undefined) ttl = toMilliseconds(control.ttl, "metadata.cache.ttl");
+      }
+    }
+    if (mode === "bypass" || this.#storeDown()) return undefined;
+    if (this.#scope === "thread") {
+      if (typeof threadId !== "string" || threadId === "") {
+        warnOnce(
+          this.#shared.warned,
+          "GRAPHKEEP_LLM_CACHE_NO_THREAD",
+          'KeyvLLMCache: scope "thread" needs configurable.thread_id in the run config; a call without one is not cached',
+        );
+        return undefined;
+      }
+      namespace = `${namespace}:thread:${threadId}`;
+    }
+    let hash: string;
+    if (scope !== undefined) hash = hashEntry(`messages:${scope.messagesHash}`, llmKey);
+    else if (isCacheablePrompt(prompt)) hash = hashEntry(prompt, llmKey);
+    else return undefined;
+    return { key: `${namespace}:${hash}`, namespace, ttl, read: mode !== "refresh", write: mode !== "read-only" };
+  }
+
+  /** @internal Reads and revives one entry; a miss (counted) on absence, corruption or outage. */
+  async _read(key: string): Promise<{ generations: Generation[]; chunks: number[] | undefined } | undefined> {
     const got = await guarded(this.#timeout, () => this.#keyv.get<unknown>(key));
     if (!got.ok) {
       this.#unavailable(got.error);
-      return this.#miss();
+      this.#miss();
+      return undefined;
     }
-    if (got.value === undefined || got.value === null) return this.#miss();
+    if (got.value === undefined || got.value === null) {
+      this.#miss();
+      return undefined;
+    }
+    let record: StoredRecord;
     let generations: Generation[];
     let saved: UsageMetadata;
     try {
-      ({ generations, saved } = this.#revive(decode(got.value)));
+      record = decode(got.value);
+      ({ generations, saved } = this.#revive(record));
     } catch (e) {
       warnOnce(
         this.#shared.warned,
@@ -147,36 +261,35 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
         `KeyvLLMCache: entry "${key}" is corrupt; treating it as a miss, it is replaced by the next answer`,
         e,
       );
-      return this.#miss();
+      this.#miss();
+      return undefined;
     }
     const stats = this.#shared.stats;
     stats.hits += 1;
     stats.savedInputTokens += saved.input_tokens;
     stats.savedOutputTokens += saved.output_tokens;
     if (this.#options.onHit !== undefined) {
-      const info: LLMCacheHitInfo = { key, namespace: this.namespace, savedUsage: { ...saved } };
+      const info: LLMCacheHitInfo = { key, namespace: key.slice(0, key.lastIndexOf(":")), savedUsage: { ...saved } };
       try {
         this.#options.onHit(info);
       } catch (e) {
         warnOnce(this.#shared.warned, "GRAPHKEEP_LLM_CACHE_HOOK", "KeyvLLMCache: the onHit hook threw; ignored", e);
       }
     }
-    return generations;
+    return { generations, chunks: record.chunks };
   }
 
-  /** Stores the generations of a prompt (only in `"read-write"` mode). Store failures are warned about, not thrown. */
-  async update(prompt: string, llmKey: string, value: Generation[]): Promise<void> {
-    if (this.mode !== "read-write" || this.#storeDown() || !isCacheablePrompt(prompt)) return;
-    const key = this.keyFor(prompt, llmKey);
+  /** @internal Serializes (before any await) and stores generations, with a streamed answer's chunk sizes. */
+  async _write(key: string, value: Generation[], ttl: number | undefined, chunks?: number[]): Promise<void> {
     let text: string;
     try {
-      // serialized now, before any await, so later changes to the caller's messages never reach the store
       const record: StoredRecord = {
         v: RECORD_VERSION,
         generations: value.map((g) => ({
           ...serializeGeneration(g),
           ...(g.generationInfo === undefined ? {} : { generationInfo: g.generationInfo }),
         })),
+        ...(chunks === undefined ? {} : { chunks }),
       };
       text = JSON.stringify(record);
     } catch (e) {
@@ -188,8 +301,13 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
       );
       return;
     }
-    const set = await guarded(this.#timeout, () => this.#keyv.set(key, text, this.#ttl));
+    const set = await guarded(this.#timeout, () => this.#keyv.set(key, text, ttl));
     if (!set.ok) this.#unavailable(set.error);
+  }
+
+  /** @internal Counts a stream replayed from the store. */
+  _replayed(): void {
+    this.#shared.stats.replayedStreams += 1;
   }
 
   #storeDown(): boolean {

@@ -11,6 +11,28 @@ export type Duration = number | string;
  */
 export type LLMCacheMode = "read-write" | "read-only" | "bypass";
 
+/**
+ * Per-call control, given as `metadata.cache` in a run config: the graph's (`graph.invoke(input, { metadata: { cache:
+ * "refresh" } })`, seen by every model call of the run) or, for a model wrapped with `cache.wrap(model)`, the call's
+ * own (`model.invoke(messages, { ...config, metadata: { ...config.metadata, cache: "bypass" } })`).
+ * - `"bypass"`: neither read nor write; `"refresh"`: call the model and overwrite the entry; `"read-only"`: serve
+ *   hits, store nothing;
+ * - `{ ttl, namespace, mode }`: this call's entry lifetime, a sub-namespace (`<namespace>:<ns>`), and/or mode.
+ */
+export type LLMCacheControl =
+  | "bypass"
+  | "refresh"
+  | "read-only"
+  | { ttl?: Duration | undefined; namespace?: string | undefined; mode?: LLMCacheMode | "refresh" | undefined };
+
+/**
+ * Which calls share entries.
+ * - `"shared"`: every thread (a second thread asking the same thing is free);
+ * - `"thread"`: entries live under the run's `thread_id`, so only a resumed or rewound run of the same thread replays
+ *   them (exact replay; other threads always ask the model). A call without a thread id is not cached.
+ */
+export type LLMCacheScope = "shared" | "thread";
+
 /** What {@link KeyvLLMCacheOptions.onHit} receives on every cache hit. */
 export interface LLMCacheHitInfo {
   /** The store key of the entry (a sha256, prefixed with the namespace). */
@@ -27,6 +49,8 @@ export interface LLMCacheStats {
   hits: number;
   /** Lookups that found nothing usable (absent, corrupt, store down, or bypassed). */
   misses: number;
+  /** Streamed calls replayed from the store (also counted in `hits`). */
+  replayedStreams: number;
   /** Input tokens not paid for thanks to hits. */
   savedInputTokens: number;
   /** Output tokens not paid for thanks to hits. */
@@ -55,6 +79,11 @@ export interface KeyvLLMCacheOptions {
    * @default 1000
    */
   timeout?: number | undefined;
+  /**
+   * Which calls share entries (see {@link LLMCacheScope}).
+   * @default "shared"
+   */
+  scope?: LLMCacheScope | undefined;
   /**
    * Called on every hit, e.g. for cost reporting. A hook that throws is ignored (reported once as a warning).
    * @default undefined
