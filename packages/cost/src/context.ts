@@ -1,0 +1,76 @@
+import type { BaseMessage } from "@langchain/core/messages";
+
+/** @internal what a model call's start tells about it. */
+export interface CallContext {
+  callId: string;
+  runId: string;
+  threadId: string | undefined;
+  tenant: string | undefined;
+  node: string;
+  model: string;
+  provider: string | undefined;
+  /** `max_tokens` / `max_completion_tokens` from the invocation params, when set. */
+  maxTokens: number | undefined;
+  /** Characters of the prompt (text parts), for the input estimate. */
+  promptChars: number;
+}
+
+type Rec = Record<string, unknown>;
+const isRec = (v: unknown): v is Rec => typeof v === "object" && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+const posInt = (v: unknown): number | undefined => (typeof v === "number" && v > 0 ? v : undefined);
+
+/** The model id from the call's params, metadata or serialized model. */
+function modelOf(llm: unknown, params: Rec, metadata: Rec): string {
+  const kwargs = isRec(llm) && isRec(llm.kwargs) ? llm.kwargs : {};
+  return (
+    str(params.model) ??
+    str(params.model_name) ??
+    str(metadata.ls_model_name) ??
+    str(kwargs.model) ??
+    str(kwargs.model_name) ??
+    "unknown"
+  );
+}
+
+function charsOf(content: unknown): number {
+  if (typeof content === "string") return content.length;
+  if (Array.isArray(content))
+    return content.reduce<number>((n, part) => n + charsOf(isRec(part) ? part.text : part), 0);
+  return 0;
+}
+
+/** Builds the context of a chat model (`messages`) or LLM (`prompts`) call from its start callback. */
+export function callContext(args: {
+  llm: unknown;
+  input: BaseMessage[][] | string[];
+  callId: string;
+  runId: string;
+  extraParams: Rec | undefined;
+  metadata: Rec | undefined;
+  tenantKey: string;
+}): CallContext {
+  const metadata = args.metadata ?? {};
+  const params = isRec(args.extraParams?.invocation_params) ? args.extraParams.invocation_params : {};
+  let promptChars = 0;
+  for (const item of args.input.flat()) {
+    promptChars += typeof item === "string" ? item.length : charsOf((item as BaseMessage).content);
+  }
+  const tenant = metadata[args.tenantKey];
+  return {
+    callId: args.callId,
+    runId: args.runId,
+    threadId: str(metadata.thread_id),
+    tenant: typeof tenant === "string" || typeof tenant === "number" ? String(tenant) : undefined,
+    node: str(metadata.langgraph_node) ?? "",
+    model: modelOf(args.llm, params, metadata),
+    provider: str(metadata.ls_provider),
+    maxTokens:
+      posInt(params.max_tokens) ??
+      posInt(params.max_completion_tokens) ??
+      posInt(params.maxTokens) ??
+      posInt(params.max_output_tokens) ??
+      posInt(metadata.ls_max_tokens),
+    promptChars,
+  };
+}

@@ -1,0 +1,256 @@
+import { InvalidArgumentError, InvalidConfigError } from "@graphkeep/core";
+import { BaseCallbackHandler } from "@langchain/core/callbacks/base";
+import type { Serialized } from "@langchain/core/load/serializable";
+import type { BaseMessage } from "@langchain/core/messages";
+import type { LLMResult } from "@langchain/core/outputs";
+import type { CallContext } from "./context.js";
+import { BudgetExceededError, type BudgetScope, UnpricedModelError } from "./errors.js";
+import type { BudgetGuardOptions, BudgetLimits, BudgetWarning } from "./guard-types.js";
+import { Mutex, Signal } from "./mutex.js";
+import { CostTracker } from "./tracker.js";
+import { safeHook } from "./warn.js";
+
+type Rec = Record<string, unknown>;
+interface Check {
+  scope: BudgetScope;
+  key: string;
+  limit: number;
+}
+type Verdict = { ok: true } | { ok: false; error: BudgetExceededError; next: Promise<void> | undefined };
+
+const EPSILON = 1e-12;
+const DEFAULTS = { warnAt: 0.8, defaultMaxTokens: 4096, charsPerToken: 4, unpriced: "refuse" as const };
+
+/**
+ * A callback handler that refuses a model call before its request is sent when the call could push a thread's or
+ * tenant's spend past its limit. Each call reserves its maximum cost (estimated input tokens + max output tokens,
+ * priced); concurrent calls count each other's reservations, so parallel `Send` tasks cannot overshoot together.
+ * A refused call whose scope has calls in flight waits for them to settle and checks again with their real cost.
+ * After the call, the reservation is replaced by the actual cost the tracker recorded.
+ *
+ * @throws {InvalidArgumentError} on a negative or NaN limit, a tenant key the tracker does not record, or another invalid option
+ * @example
+ * const guard = new BudgetGuard({ tracker, limits: { thread: 2.5 }, onWarn: (w) => log.warn(w) });
+ * await graph.invoke(input, { configurable: { thread_id }, callbacks: [tracker, guard] });
+ */
+export class BudgetGuard extends BaseCallbackHandler {
+  name = "graphkeep_budget_guard";
+  override raiseError = true;
+  override awaitHandlers = true;
+  readonly #tracker: CostTracker;
+  readonly #opts: Required<Omit<BudgetGuardOptions, "tracker" | "limits" | "onWarn">>;
+  readonly #onWarn: BudgetGuardOptions["onWarn"];
+  #limits: BudgetLimits;
+  readonly #mutex = new Mutex();
+  readonly #settled = new Signal();
+  /** USD held per scope id (`thread:<id>`, `tenant:<v>`) by calls in flight. */
+  readonly #held = new Map<string, number>();
+  readonly #reservations = new Map<string, { usd: number; ids: string[] }>();
+  readonly #warned = new Set<string>();
+
+  constructor(options: BudgetGuardOptions) {
+    super();
+    const o = { ...DEFAULTS, ...(options ?? {}) } as BudgetGuardOptions & typeof DEFAULTS;
+    if (!(o.tracker instanceof CostTracker)) {
+      throw new InvalidArgumentError("BudgetGuard: options.tracker must be a CostTracker");
+    }
+    if (!(typeof o.warnAt === "number" && o.warnAt > 0 && o.warnAt <= 1)) {
+      throw new InvalidArgumentError(`BudgetGuard: warnAt must be a number in (0, 1]; got ${String(o.warnAt)}`);
+    }
+    if (!Number.isInteger(o.defaultMaxTokens) || o.defaultMaxTokens <= 0) {
+      throw new InvalidArgumentError(
+        `BudgetGuard: defaultMaxTokens must be a positive integer; got ${String(o.defaultMaxTokens)}`,
+      );
+    }
+    if (!(typeof o.charsPerToken === "number" && Number.isFinite(o.charsPerToken) && o.charsPerToken > 0)) {
+      throw new InvalidArgumentError(
+        `BudgetGuard: charsPerToken must be a positive number; got ${String(o.charsPerToken)}`,
+      );
+    }
+    if (o.unpriced !== "refuse" && o.unpriced !== "allow") {
+      throw new InvalidArgumentError(`BudgetGuard: unpriced must be "refuse" or "allow"; got ${String(o.unpriced)}`);
+    }
+    if (o.onWarn !== undefined && typeof o.onWarn !== "function") {
+      throw new InvalidArgumentError("BudgetGuard: onWarn must be a function");
+    }
+    this.#tracker = o.tracker;
+    this.#onWarn = o.onWarn;
+    this.#opts = {
+      warnAt: o.warnAt,
+      defaultMaxTokens: o.defaultMaxTokens,
+      charsPerToken: o.charsPerToken,
+      unpriced: o.unpriced,
+    };
+    this.#limits = this.#validLimits(o.limits);
+  }
+
+  /** The limits in force. */
+  get limits(): BudgetLimits {
+    return structuredClone(this.#limits);
+  }
+
+  /**
+   * Replaces the limits (e.g. to raise a budget before resuming a refused thread with `invoke(null, config)`).
+   * Warnings can fire again for the new limits.
+   *
+   * @throws {InvalidArgumentError} on a negative or NaN limit or a tenant key the tracker does not record
+   * @example
+   * guard.setLimits({ thread: 5 }); await graph.invoke(null, config);
+   */
+  setLimits(limits: BudgetLimits): void {
+    this.#limits = this.#validLimits(limits);
+    this.#warned.clear();
+  }
+
+  /** USD currently held by this guard's in-flight calls for a thread or tenant. */
+  reserved(query: { threadId: string } | { tenant: string }): number {
+    return this.#held.get("threadId" in query ? `thread:${query.threadId}` : `tenant:${query.tenant}`) ?? 0;
+  }
+
+  override async handleChatModelStart(
+    llm: Serialized,
+    messages: BaseMessage[][],
+    runId: string,
+    parentRunId?: string,
+    extraParams?: Rec,
+    _tags?: string[],
+    metadata?: Rec,
+  ) {
+    await this.#admit(this.#tracker._start(llm, messages, runId, parentRunId, extraParams, metadata));
+  }
+
+  override async handleLLMStart(
+    llm: Serialized,
+    prompts: string[],
+    runId: string,
+    parentRunId?: string,
+    extraParams?: Rec,
+    _tags?: string[],
+    metadata?: Rec,
+  ) {
+    await this.#admit(this.#tracker._start(llm, prompts, runId, parentRunId, extraParams, metadata));
+  }
+
+  override async handleLLMEnd(output: LLMResult, runId: string, _p?: string, _t?: string[], extraParams?: Rec) {
+    try {
+      await this.#tracker._end(output, runId, extraParams);
+    } finally {
+      await this.#release(runId);
+    }
+  }
+
+  override async handleLLMError(_err: unknown, runId: string) {
+    await this.#release(runId);
+  }
+
+  #checks(ctx: CallContext): Check[] {
+    const checks: Check[] = [];
+    const { thread, tenant } = this.#limits;
+    if (thread !== undefined && ctx.threadId !== undefined) {
+      checks.push({ scope: "thread", key: ctx.threadId, limit: thread });
+    }
+    if (tenant !== undefined) {
+      if (ctx.tenant === undefined) {
+        throw new InvalidConfigError(
+          `BudgetGuard: this model call has no "${tenant.key}" in its metadata, so the tenant budget cannot be checked; pass it as configurable.${tenant.key} or metadata.${tenant.key}`,
+        );
+      }
+      checks.push({ scope: "tenant", key: ctx.tenant, limit: tenant.usd });
+    }
+    return checks;
+  }
+
+  async #admit(ctx: CallContext): Promise<void> {
+    const checks = this.#checks(ctx);
+    if (checks.length === 0) return;
+    const estimate = {
+      inputTokens: Math.ceil(ctx.promptChars / this.#opts.charsPerToken),
+      outputTokens: ctx.maxTokens ?? this.#opts.defaultMaxTokens,
+    };
+    const price = this.#tracker.prices.cost(ctx.model, estimate, ctx.provider);
+    if (!price.priced) {
+      if (this.#opts.unpriced === "allow") return;
+      throw new UnpricedModelError(ctx.model);
+    }
+    for (;;) {
+      const verdict = await this.#mutex.run(() => this.#tryReserve(ctx.callId, checks, price.usd));
+      if (verdict.ok) return;
+      if (!verdict.next) throw verdict.error;
+      await verdict.next;
+    }
+  }
+
+  /** Runs under the mutex: reads spend, and reserves `usd` in every scope or in none. */
+  async #tryReserve(callId: string, checks: Check[], usd: number): Promise<Verdict> {
+    const spent = await Promise.all(
+      checks.map((c) => this.#tracker.totals(c.scope === "thread" ? { threadId: c.key } : { tenant: c.key })),
+    );
+    const warnings: BudgetWarning[] = [];
+    for (const [i, c] of checks.entries()) {
+      const s = spent[i]?.usd ?? 0;
+      const held = this.#held.get(`${c.scope}:${c.key}`) ?? 0;
+      if (s + held + usd > c.limit + EPSILON) {
+        const error = new BudgetExceededError({ ...c, spent: s, reserved: held, requested: usd });
+        return { ok: false, error, next: held > 0 ? this.#settled.wait() : undefined };
+      }
+      const projected = s + held + usd;
+      if (c.limit > 0 && projected >= this.#opts.warnAt * c.limit) {
+        warnings.push({ scope: c.scope, key: c.key, limit: c.limit, spent: projected, ratio: projected / c.limit });
+      }
+    }
+    const ids = checks.map((c) => `${c.scope}:${c.key}`);
+    for (const id of ids) this.#held.set(id, (this.#held.get(id) ?? 0) + usd);
+    this.#reservations.set(callId, { usd, ids });
+    for (const w of warnings) this.#warn(w);
+    return { ok: true };
+  }
+
+  #release(callId: string): Promise<void> {
+    return this.#mutex.run(() => {
+      const r = this.#reservations.get(callId);
+      if (!r) return;
+      this.#reservations.delete(callId);
+      for (const id of r.ids) {
+        const left = (this.#held.get(id) ?? 0) - r.usd;
+        if (left > EPSILON) this.#held.set(id, left);
+        else this.#held.delete(id);
+      }
+      this.#settled.fire();
+    });
+  }
+
+  #warn(w: BudgetWarning): void {
+    const key = `${w.scope}:${w.key}:${w.limit}`;
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    const onWarn = this.#onWarn;
+    if (onWarn) safeHook(this.#warned, "onWarn", () => onWarn(w));
+  }
+
+  #validLimits(limits: BudgetLimits): BudgetLimits {
+    if (typeof limits !== "object" || limits === null) {
+      throw new InvalidArgumentError("BudgetGuard: limits must be an object { thread?, tenant? }");
+    }
+    const usd = (where: string, v: unknown): number => {
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+        throw new InvalidArgumentError(`BudgetGuard: ${where} must be a non-negative number of USD; got ${String(v)}`);
+      }
+      return v;
+    };
+    const out: BudgetLimits = {};
+    if (limits.thread !== undefined) out.thread = usd("limits.thread", limits.thread);
+    if (limits.tenant !== undefined) {
+      const t = limits.tenant as Partial<{ key: unknown; usd: unknown }>;
+      if (typeof t !== "object" || t === null || typeof t.key !== "string" || t.key === "") {
+        throw new InvalidArgumentError("BudgetGuard: limits.tenant must be { key: string, usd: number }");
+      }
+      if (t.key !== this.#tracker.tenantKey) {
+        throw new InvalidArgumentError(
+          `BudgetGuard: limits.tenant.key "${t.key}" is not the tracker's tenantKey "${this.#tracker.tenantKey}"; the tracker only totals tenants under its tenantKey`,
+        );
+      }
+      out.tenant = { key: t.key, usd: usd("limits.tenant.usd", t.usd) };
+    }
+    return out;
+  }
+}
