@@ -16,4 +16,4 @@ export type { CheckpointInfo, PruneResult } from "./admin.js";
 export type { StoredBlob } from "./codec.js";
 export { KeyvSaver } from "./saver.js";
 export type { StoreOperationCounts } from "./store.js";
-export type { KeyvSaverOptions, KeyvSaverUrlOptions, SaverStats, ThreadInfo } from "./types.js";
+export type { FencingGuard, KeyvSaverOptions, KeyvSaverUrlOptions, SaverStats, ThreadInfo } from "./types.js";

@@ -44,6 +44,7 @@ import { type RewritePayload, rewriteValues } from "./rewrite.js";
 import { Store, type StoreEntry, type StoreOperationCounts } from "./store.js";
 import type {
   CheckpointRecord,
+  FencingGuard,
   KeyvSaverOptions,
   KeyvSaverUrlOptions,
   SaverStats,
@@ -86,10 +87,11 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   /** writes keys `putWrites` was called for recently: a checkpoint `put` after them is not known to be empty */
   readonly #touchedWrites = new Set<string>();
   readonly #internals: admin.SaverInternals;
+  readonly #fencing: FencingGuard | undefined;
 
   /**
    * @param keyv A Keyv instance over any store. Give it its own namespace if it also holds other data.
-   * @param options `ttl`, `serde`, `operationTimeout`, `delta`.
+   * @param options `ttl`, `serde`, `operationTimeout`, `delta`, `fencing`.
    * @throws {InvalidArgumentError} when `keyv` is not a Keyv instance or an option is out of range.
    */
   constructor(keyv: Keyv, options: KeyvSaverOptions = {}) {
@@ -111,6 +113,13 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     if (delta && !(Number.isFinite(delta.cacheBytes) && delta.cacheBytes >= 0)) {
       throw new InvalidArgumentError("KeyvSaver: delta.cacheBytes must be a number of bytes >= 0");
     }
+    if (
+      opts.fencing !== undefined &&
+      (opts.fencing === null || typeof (opts.fencing as FencingGuard).assertCurrent !== "function")
+    ) {
+      throw new InvalidArgumentError("KeyvSaver: fencing must have an assertCurrent method (e.g. a lease store)");
+    }
+    this.#fencing = opts.fencing;
     this.#store = new Store(keyv, opts.operationTimeout);
     this.#ttl = opts.ttl;
     this.#registry = new Registry(this.#store, this.#lock);
@@ -591,6 +600,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     });
 
     await this.#lock.run(threadId, async () => {
+      await this.#fencing?.assertCurrent(threadId, config, "put");
       let rawIdx: unknown;
       if (unresolved.length === 0) {
         [, rawIdx] = await Promise.all([
@@ -728,6 +738,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       const ops: Array<(doc: WriteRecord[]) => void> = [];
       const done = this.#lock.run(threadId, async () => {
         this.#writeBatches.delete(wKey);
+        await this.#fencing?.assertCurrent(threadId, config, "putWrites");
         const known = this.#lastWrites.get(threadId);
         let doc: WriteRecord[];
         if (known?.key === wKey) doc = [...known.doc];
@@ -835,7 +846,10 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       throw new InvalidArgumentError(`KeyvSaver.deleteThread: threadId must be a string, got ${describe(threadId)}`);
     }
     const tid = String(threadId);
-    await this.#lock.run(tid, () => this.#deleteThreadLocked(tid));
+    await this.#lock.run(tid, async () => {
+      await this.#fencing?.assertCurrent(tid, undefined, "deleteThread");
+      await this.#deleteThreadLocked(tid);
+    });
   }
 
   async #deleteThreadLocked(tid: string): Promise<void> {

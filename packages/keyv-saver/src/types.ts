@@ -1,8 +1,30 @@
+import type { RunnableConfig } from "@langchain/core/runnables";
 import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
 import type { StoredBlob } from "./codec.js";
 
+/**
+ * A fencing check the saver runs before each write of a thread (`put`, `putWrites`, `deleteThread`): it
+ * resolves to allow the write and rejects (e.g. with `LeaseLostError`) to refuse it. Any lease store of
+ * `@graphkeep/lease` is one: it compares the run's fencing token (`configurable.__graphkeep_fence`) with the
+ * thread's current lease.
+ */
+export interface FencingGuard {
+  assertCurrent(
+    threadId: string,
+    config: RunnableConfig | undefined,
+    operation: "put" | "putWrites" | "deleteThread",
+  ): Promise<void>;
+}
+
 /** Options of {@link KeyvSaver}. */
 export interface KeyvSaverOptions {
+  /**
+   * Fencing: checked before every write of a thread, inside the saver's per-thread lock, right before the
+   * first store write. It is a separate read on the lease store, so a writer that stalls between that check and
+   * its write can still land one write after losing its lease (one store round trip of window).
+   * @default undefined (no check)
+   */
+  fencing?: FencingGuard | undefined;
   /**
    * Idle lifetime of a thread in milliseconds: a thread not written for `ttl` ms reads as absent and is deleted
    * the next time it is read or by `purgeExpired()`. Every `put` extends it.
