@@ -152,7 +152,7 @@ export class BudgetGuard extends BaseCallbackHandler {
     if (tenant !== undefined) {
       if (ctx.tenant === undefined) {
         throw new InvalidConfigError(
-          `BudgetGuard: this model call has no "${tenant.key}" in its metadata, so the tenant budget cannot be checked; pass it as configurable.${tenant.key} or metadata.${tenant.key}`,
+          `BudgetGuard: this model call has no "${tenant.key}" in its metadata, so the tenant budget cannot be checked; pass it in the run config as metadata: { ${tenant.key}: "…" }`,
         );
       }
       checks.push({ scope: "tenant", key: ctx.tenant, limit: tenant.usd });

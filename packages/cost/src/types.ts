@@ -82,7 +82,8 @@ export interface CostTrackerOptions {
    */
   namespace?: string;
   /**
-   * The run metadata key (from `config.metadata` or `config.configurable`) that names the tenant.
+   * The run metadata key that names the tenant: pass it as `config.metadata[tenantKey]` (LangGraph does not copy
+   * custom `configurable` keys into callback metadata).
    * @default "tenant_id"
    */
   tenantKey?: string;
