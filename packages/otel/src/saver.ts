@@ -19,10 +19,13 @@ import {
   SpanKind,
   trace,
 } from "@opentelemetry/api";
+import { readCost } from "./messages.js";
 import {
   ATTR_CHECKPOINT_ID,
   ATTR_CHECKPOINT_NS,
   ATTR_CHECKPOINT_SIZE,
+  ATTR_COST,
+  ATTR_COST_THREAD_TOTAL,
   ATTR_DB_NAMESPACE,
   ATTR_DB_OPERATION_NAME,
   ATTR_DB_RESPONSE_RETURNED_ROWS,
@@ -188,6 +191,12 @@ function metadataAttrs(metadata: CheckpointMetadata | undefined): Attributes {
   if (metadata && typeof metadata === "object") {
     if (typeof metadata.step === "number") attrs[ATTR_STEP] = metadata.step;
     if (typeof metadata.source === "string") attrs[ATTR_SOURCE] = metadata.source;
+    // @graphkeep/cost's withCostMetadata: metadata.cost = { step: { usd }, total: { usd } }
+    const cost = (metadata as { cost?: { step?: unknown; total?: unknown } }).cost;
+    const step = readCost({ cost: cost?.step });
+    const total = readCost({ cost: cost?.total });
+    if (step) attrs[ATTR_COST] = step.amount;
+    if (total) attrs[ATTR_COST_THREAD_TOTAL] = total.amount;
   }
   return attrs;
 }

@@ -80,6 +80,7 @@ export const ATTR_RESUME = "graphkeep.resume";
 export const ATTR_INTERRUPTED = "graphkeep.interrupted";
 export const ATTR_COST = "graphkeep.cost";
 export const ATTR_COST_CURRENCY = "graphkeep.cost.currency";
+export const ATTR_COST_THREAD_TOTAL = "graphkeep.cost.thread_total";
 export const ATTR_LLM_CACHE_HIT = "graphkeep.llm_cache.hit";
 export const EVENT_LARGE_CHECKPOINT = "graphkeep.checkpoint.large";
 export const METRIC_CHECKPOINT_SIZE = "graphkeep.checkpoint.size";

@@ -250,6 +250,27 @@ describe("instrumentSaver", () => {
     expect(sdk.warnings.filter((w) => w.includes(thread_id))).toHaveLength(1);
   });
 
+  it("puts the step and thread cost of @graphkeep/cost's checkpoint metadata on the put span", async () => {
+    const saver = instrumentSaver(new MemorySaver());
+    const config = { configurable: { thread_id: tid(), checkpoint_ns: "" } };
+    const checkpoint = {
+      v: 4,
+      id: randomUUID(),
+      ts: new Date().toISOString(),
+      channel_values: {},
+      channel_versions: {},
+      versions_seen: {},
+    };
+    const cost = { step: { usd: 0.002, tokens: 30 }, total: { usd: 0.005, tokens: 80 } };
+    await saver.put(config, checkpoint, { source: "loop", step: 3, parents: {}, cost } as never);
+    const span = one(finished(), "put");
+    expect(span.attributes).toMatchObject({
+      "graphkeep.cost": 0.002,
+      "graphkeep.cost.thread_total": 0.005,
+      "graphkeep.step": 3,
+    });
+  });
+
   it("rejects a non-saver and bad options with InvalidArgumentError", () => {
     expect(() => instrumentSaver({} as unknown as MemorySaver)).toThrow(InvalidArgumentError);
     expect(() => instrumentSaver(new MemorySaver(), { largeCheckpointBytes: -1 })).toThrow(/largeCheckpointBytes/);
