@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { InvalidArgumentError } from "@graphkeep/core";
+import type { CostRecord } from "@graphkeep/cost";
 import { CostTracker, PriceTable } from "@graphkeep/cost";
 import { KeyvLLMCache } from "@graphkeep/llm-cache";
-import type { CostRecord } from "@graphkeep/cost";
 import { Annotation, END, MemorySaver, START, StateGraph } from "@langchain/langgraph";
 import Keyv from "keyv";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -40,7 +40,10 @@ describe("CostTracker", () => {
       .compile({ checkpointer: new MemorySaver() });
     const threadId = `t-${uid()}`;
     const runId = randomUUID();
-    await graph.invoke({}, { configurable: { thread_id: threadId }, metadata: { tenant_id: "acme" }, callbacks: [tracker], runId });
+    await graph.invoke(
+      {},
+      { configurable: { thread_id: threadId }, metadata: { tenant_id: "acme" }, callbacks: [tracker], runId },
+    );
 
     expect(fake.requests.map((r) => r.stream ?? false)).toEqual([false, true]);
     const think = gpt4oCost(1000, 400, 200); // 0.004
@@ -88,7 +91,10 @@ describe("CostTracker", () => {
   });
 
   it("counts an unknown model as unpriced (never $0 silently) and warns once", async () => {
-    fake.enqueue({ content: "x", usage: { prompt: 10, completion: 5 } }, { content: "y", usage: { prompt: 10, completion: 5 } });
+    fake.enqueue(
+      { content: "x", usage: { prompt: 10, completion: 5 } },
+      { content: "y", usage: { prompt: 10, completion: 5 } },
+    );
     const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
     try {
       const tracker = new CostTracker({ store });
@@ -98,7 +104,9 @@ describe("CostTracker", () => {
       await model.invoke("b", { callbacks: [tracker], metadata: { thread_id: threadId } });
       const t = await tracker.totals({ threadId });
       expect(t).toMatchObject({ calls: 2, unpricedCalls: 2, usd: 0, inputTokens: 20 });
-      const unknown = warn.mock.calls.filter((c) => (c[1] as { code?: string })?.code === "GRAPHKEEP_COST_UNKNOWN_MODEL");
+      const unknown = warn.mock.calls.filter(
+        (c) => (c[1] as { code?: string })?.code === "GRAPHKEEP_COST_UNKNOWN_MODEL",
+      );
       expect(unknown).toHaveLength(1);
       expect(String(unknown[0]?.[0])).toContain("acme-llm-9000");
     } finally {
@@ -113,10 +121,13 @@ describe("CostTracker", () => {
       const tracker = new CostTracker({ store });
       const model = chat(fake, { streamUsage: false });
       const threadId = `t-${uid()}`;
-      for (const q of ["a", "b"]) await streamText(model, q, { callbacks: [tracker], metadata: { thread_id: threadId } });
+      for (const q of ["a", "b"])
+        await streamText(model, q, { callbacks: [tracker], metadata: { thread_id: threadId } });
       const t = await tracker.totals({ threadId });
       expect(t).toMatchObject({ calls: 2, unpricedCalls: 2, usd: 0 });
-      expect(warn.mock.calls.filter((c) => (c[1] as { code?: string })?.code === "GRAPHKEEP_COST_NO_USAGE")).toHaveLength(1);
+      expect(
+        warn.mock.calls.filter((c) => (c[1] as { code?: string })?.code === "GRAPHKEEP_COST_NO_USAGE"),
+      ).toHaveLength(1);
     } finally {
       warn.mockRestore();
     }
