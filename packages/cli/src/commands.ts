@@ -276,7 +276,7 @@ export async function costCommand(saver: KeyvSaver, threadId: string | undefined
     let total = 0;
     for (const t of all) {
       const { stepUsd } = costOf(t);
-      if (stepUsd === undefined) continue;
+      if (stepUsd === undefined || stepUsd === 0) continue;
       recorded = true;
       total += stepUsd;
       const parentId = t.parentConfig?.configurable?.checkpoint_id as string | undefined;

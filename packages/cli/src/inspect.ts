@@ -29,7 +29,9 @@ export function statusOf(tuple: CheckpointTuple): ThreadStatus {
 
 /** Nodes that ran between a checkpoint's parent and it: those whose `versions_seen` changed. */
 export function nodesOf(tuple: CheckpointTuple, parent: CheckpointTuple | undefined): string[] {
-  if ((tuple.metadata as { source?: string } | undefined)?.source === "input") return ["(input)"];
+  const source = (tuple.metadata as { source?: string } | undefined)?.source;
+  if (source === "input") return ["(input)"];
+  if (source === "update" || source === "fork") return [`(${source})`];
   const now = tuple.checkpoint.versions_seen ?? {};
   const before = parent?.checkpoint.versions_seen ?? {};
   const out: string[] = [];

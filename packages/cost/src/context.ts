@@ -7,6 +7,8 @@ export interface CallContext {
   threadId: string | undefined;
   tenant: string | undefined;
   node: string;
+  /** `metadata.langgraph_step`: the superstep whose checkpoint this call's cost belongs to. */
+  step: number | undefined;
   model: string;
   provider: string | undefined;
   /** `max_tokens` / `max_completion_tokens` from the invocation params, when set. */
@@ -63,6 +65,11 @@ export function callContext(args: {
     threadId: str(metadata.thread_id),
     tenant: typeof tenant === "string" || typeof tenant === "number" ? String(tenant) : undefined,
     node: str(metadata.langgraph_node) ?? "",
+    // a subgraph's steps are its own: only root-graph calls (namespace without "|") name a root step
+    step:
+      typeof metadata.langgraph_step === "number" && !String(metadata.checkpoint_ns ?? "").includes("|")
+        ? metadata.langgraph_step
+        : undefined,
     model: modelOf(args.llm, params, metadata),
     provider: str(metadata.ls_provider),
     maxTokens:

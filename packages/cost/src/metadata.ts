@@ -30,8 +30,10 @@ const WRAPPED = Symbol.for("graphkeep.cost.withCostMetadata");
  * thread totals; `getStateHistory` then shows spend per step, from any store. Everything else is delegated
  * unchanged, and the result is still the same saver (`instanceof` holds). Wrapping twice is refused.
  *
- * The step is the thread total at this `put` minus the total recorded on the parent checkpoint, so it includes
- * calls of every run on the thread in between (run one graph per thread at a time for exact per-step figures).
+ * The step is what the model calls of that superstep (`metadata.langgraph_step`) cost, as this process's tracker
+ * recorded them, so LangGraph's asynchronous checkpoint writes never shift spend to a neighbouring step; a
+ * checkpoint made by `updateState` or an input costs 0. The total is the thread's previous checkpoint total plus the
+ * step (spend on every branch of the thread). Calls inside subgraphs count on the next root checkpoint.
  *
  * @throws {InvalidArgumentError} when `saver` is not a saver, `tracker` not a CostTracker, or `saver` is already wrapped
  * @example
@@ -47,16 +49,25 @@ export function withCostMetadata<S extends BaseCheckpointSaver>(saver: S, tracke
   if ((saver as unknown as Record<symbol, unknown>)[WRAPPED] === true) {
     throw new InvalidArgumentError("withCostMetadata: this saver is already wrapped");
   }
-  /** Last total written per thread + namespace + checkpoint id, so the next step's parent is usually in memory. */
+  /** Thread total at the last `put` of each thread in this process. */
   const lastTotals = new Map<string, CostAmount>();
+  /** Spend of calls made during each superstep of each thread, not yet written to a checkpoint. */
+  const steps = new Map<string, CostAmount>();
+  tracker._subscribe((r) => {
+    if (r.threadId === undefined) return;
+    // calls without a root step (inside subgraphs) count on the next root checkpoint of the thread
+    const key = `${r.threadId}\u0000${r.step ?? "*"}`;
+    const known = steps.get(key) ?? { usd: 0, tokens: 0 };
+    steps.set(key, { usd: known.usd + r.usd, tokens: known.tokens + r.inputTokens + r.outputTokens });
+    if (steps.size > 10_000) steps.delete(steps.keys().next().value as string);
+  });
 
-  async function parentTotal(config: RunnableConfig, threadId: string, ns: string): Promise<CostAmount> {
-    const parentId = config.configurable?.checkpoint_id as string | undefined;
-    if (parentId === undefined) return { usd: 0, tokens: 0 };
-    const known = lastTotals.get(`${threadId}\u0000${ns}\u0000${parentId}`);
+  /** The thread total at its previous checkpoint: in memory after the first put, else from its latest checkpoint. */
+  async function previousTotal(threadId: string): Promise<CostAmount> {
+    const known = lastTotals.get(threadId);
     if (known) return known;
-    const parent = await saver.getTuple(config);
-    const cost = (parent?.metadata as { cost?: Partial<CheckpointCost> } | undefined)?.cost?.total;
+    const latest = await saver.getTuple({ configurable: { thread_id: threadId, checkpoint_ns: "" } });
+    const cost = (latest?.metadata as { cost?: Partial<CheckpointCost> } | undefined)?.cost?.total;
     return { usd: Number(cost?.usd) || 0, tokens: Number(cost?.tokens) || 0 };
   }
 
@@ -67,14 +78,25 @@ export function withCostMetadata<S extends BaseCheckpointSaver>(saver: S, tracke
     newVersions: ChannelVersions,
   ): Promise<RunnableConfig> {
     const threadId = config.configurable?.thread_id as string | undefined;
-    if (typeof threadId !== "string" || threadId === "") return saver.put(config, checkpoint, metadata, newVersions);
     const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? "";
-    const [totals, before] = await Promise.all([tracker.totals({ threadId }), parentTotal(config, threadId, ns)]);
-    const total = { usd: totals.usd, tokens: totals.inputTokens + totals.outputTokens };
-    const step = { usd: Math.max(0, total.usd - before.usd), tokens: Math.max(0, total.tokens - before.tokens) };
-    const cost: CheckpointCost = { step, total };
+    // subgraph checkpoints carry no cost: their calls count on the root checkpoint of the same step
+    if (typeof threadId !== "string" || threadId === "" || ns !== "") {
+      return saver.put(config, checkpoint, metadata, newVersions);
+    }
+    const before = await previousTotal(threadId);
+    let step: CostAmount = { usd: 0, tokens: 0 };
+    if (metadata?.source === "loop" && typeof metadata.step === "number") {
+      for (const key of [`${threadId}\u0000${metadata.step}`, `${threadId}\u0000*`]) {
+        const part = steps.get(key);
+        if (part === undefined) continue;
+        step = { usd: step.usd + part.usd, tokens: step.tokens + part.tokens };
+        steps.delete(key);
+      }
+    }
+    const total = { usd: before.usd + step.usd, tokens: before.tokens + step.tokens };
     if (lastTotals.size > 10_000) lastTotals.clear();
-    lastTotals.set(`${threadId}\u0000${ns}\u0000${checkpoint.id}`, total);
+    lastTotals.set(threadId, total);
+    const cost: CheckpointCost = { step, total };
     return saver.put(config, checkpoint, { ...metadata, cost } as CheckpointMetadata, newVersions);
   }
 

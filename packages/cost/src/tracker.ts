@@ -40,6 +40,7 @@ export class CostTracker extends BaseCallbackHandler {
   readonly #calls = new Map<string, CallContext>();
   readonly #ends = new Map<string, Promise<CostRecord | undefined>>();
   readonly #warned = new Set<string>();
+  readonly #listeners = new Set<(record: CostRecord) => void>();
 
   constructor(options: CostTrackerOptions) {
     super();
@@ -82,6 +83,12 @@ export class CostTracker extends BaseCallbackHandler {
     } catch (e) {
       throw new StoreUnavailableError("get", `CostTracker: reading the totals of ${scope} failed`, { cause: e });
     }
+  }
+
+  /** @internal every recorded call, in this process, before the call returns (for `withCostMetadata`). */
+  _subscribe(listener: (record: CostRecord) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** @internal the context recorded at the start of a call (for `BudgetGuard`). */
@@ -209,6 +216,7 @@ export class CostTracker extends BaseCallbackHandler {
       threadId: ctx.threadId,
       tenant: ctx.tenant,
       node: ctx.node,
+      step: ctx.step,
       model,
       family,
       priced,
@@ -229,6 +237,7 @@ export class CostTracker extends BaseCallbackHandler {
         `CostTracker: the store failed; a call's cost was not saved: ${e instanceof Error ? e.message : String(e)}`,
       );
     }
+    for (const listener of this.#listeners) safeHook(this.#warned, "listener", () => listener(record));
     const onCost = this.#onCost;
     if (onCost) safeHook(this.#warned, "onCost", () => onCost(record));
     return record;

@@ -55,6 +55,8 @@ export interface CostRecord extends TokenUsage {
   tenant: string | undefined;
   /** `metadata.langgraph_node`, `""` outside a graph. */
   node: string;
+  /** `metadata.langgraph_step`, the superstep of the call; undefined outside a graph. */
+  step?: number | undefined;
   /** The model id the response (or the call) reported. */
   model: string;
   /** The price table's family id for `model`, or `model` itself when unpriced. */

@@ -1,6 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
+// A local OpenAI-compatible chat server for the examples and the demo (the protocol of
+// test/helpers/fake-openai.ts), so they run without an API key. Replies come from a script (in order) or from a
+// function of the request.
+
 /** Token counts the server reports for one reply (OpenAI's `usage`, with its detail objects). */
 export interface FakeUsage {
   prompt: number;
@@ -45,7 +49,7 @@ export interface FakeOpenAI {
   port: number;
   /** Every /v1/chat/completions request body received, in order. */
   requests: RecordedRequest[];
-  /** Appends replies; each request consumes the first one. */
+  /** Appends replies; each request consumes the first one (unused when the server answers with a function). */
   enqueue(...replies: FakeReply[]): void;
   /** Replies not consumed yet. */
   pending(): number;
@@ -111,13 +115,17 @@ function streamReply(
   res.end("data: [DONE]\n\n");
 }
 
+/** Computes the reply to one request (e.g. from its last user message). */
+export type FakeResponder = (request: RecordedRequest) => FakeReply;
+
 /**
  * A minimal OpenAI-compatible server (`POST /v1/chat/completions`, plain and streamed) on 127.0.0.1 and a free
- * port. Answers with the scripted replies in order; with none left it answers 500, so an unexpected extra model
- * call fails the test instead of looping.
+ * port. Answers with the scripted replies in order, or with `respond(request)` when given a function; with no
+ * scripted reply left it answers 500, so an unexpected extra model call fails instead of looping.
  */
-export async function startFakeOpenAI(replies: FakeReply[] = []): Promise<FakeOpenAI> {
-  const queue: FakeReply[] = [...replies];
+export async function startFakeOpenAI(replies: FakeReply[] | FakeResponder = []): Promise<FakeOpenAI> {
+  const respond = typeof replies === "function" ? replies : undefined;
+  const queue: FakeReply[] = typeof replies === "function" ? [] : [...replies];
   const requests: RecordedRequest[] = [];
   let completion = 0;
   let toolCallSeq = 0;
@@ -137,7 +145,13 @@ export async function startFakeOpenAI(replies: FakeReply[] = []): Promise<FakeOp
         return;
       }
       requests.push(body);
-      const reply = queue.shift();
+      let reply: FakeReply | undefined;
+      try {
+        reply = respond ? respond(body) : queue.shift();
+      } catch (e) {
+        send(res, 500, { error: { message: `fake-openai: ${String(e)}`, type: "server_error" } });
+        return;
+      }
       if (reply === undefined) {
         send(res, 500, { error: { message: "fake-openai: no scripted reply left", type: "server_error" } });
         return;
