@@ -200,5 +200,5 @@ await cli(["cost", "--store", url], io);
 const totals = await tracker.totals({ threadId: "demo" });
 say(
   `\n${bold("In short:")} ${requests()} LLM requests for ${totals.calls} model calls, $${totals.usd.toFixed(4)} spent, ` +
-    `$${totals.savedUsd.toFixed(4)} saved by the cache. Explore it: ${cyan(`npx graphkeep threads --store ${url}`)}`,
+    `$${totals.savedUsd.toFixed(4)} saved by the cache. Explore it: ${cyan(`pnpm graphkeep threads --store ${url}`)}`,
 );
