@@ -1,5 +1,10 @@
 import { createRequire } from "node:module";
-import { AdapterNotInstalledError, InvalidArgumentError, UnsupportedUrlError } from "@graphkeep/core";
+import {
+  AdapterNotInstalledError,
+  InvalidArgumentError,
+  StoreUnavailableError,
+  UnsupportedUrlError,
+} from "@graphkeep/core";
 import Keyv, { type KeyvStoreAdapter } from "keyv";
 import type { KeyvSaverUrlOptions } from "./types.js";
 
@@ -125,6 +130,85 @@ interface Module {
   default: Ctor;
 }
 
+/** What `createCluster` needs: one root node per listed host, credentials and TLS shared by all nodes. */
+interface ClusterOptions {
+  rootNodes: Array<{ url: string }>;
+  defaults: { username?: string; password?: string; socket?: { tls: true } };
+}
+
+/**
+ * Parses `redis+cluster://[user:pass@]host:7000,host:7001[,…]` (or `rediss+cluster://` for TLS) into
+ * `createCluster` options. Any listed node is enough to discover the others. @internal
+ */
+export function parseClusterUrl(url: string): ClusterOptions {
+  const m = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/(\d*))?(?:[?#].*)?$/i.exec(url);
+  if (!m) {
+    throw new InvalidArgumentError(
+      "KeyvSaver.fromUrl: a cluster URL looks like redis+cluster://host:7000,host:7001 (optionally user:password@ before the hosts)",
+    );
+  }
+  const [, scheme, auth, hostList, db] = m;
+  if (db !== undefined && db !== "" && db !== "0") {
+    throw new InvalidArgumentError(`KeyvSaver.fromUrl: a Redis Cluster has only database 0, got /${db}`);
+  }
+  const rootNodes = hostList!.split(",").map((h) => {
+    const host = h.trim();
+    if (host === "") throw new InvalidArgumentError("KeyvSaver.fromUrl: empty host in the cluster URL's host list");
+    const port = /:(\d+)$/.exec(host)?.[1];
+    return { url: `redis://${port ? host : `${host}:6379`}` };
+  });
+  const defaults: ClusterOptions["defaults"] = {};
+  if (auth) {
+    const colon = auth.indexOf(":");
+    const user = decodeURIComponent(colon < 0 ? auth : auth.slice(0, colon));
+    const pass = colon < 0 ? undefined : decodeURIComponent(auth.slice(colon + 1));
+    if (pass === undefined) defaults.password = user;
+    else {
+      if (user !== "") defaults.username = user;
+      defaults.password = pass;
+    }
+  }
+  if (scheme!.toLowerCase() === "rediss") defaults.socket = { tls: true };
+  return { rootNodes, defaults };
+}
+
+type ClusterAdapter = KeyvStoreAdapter & { getClient(): Promise<unknown>; disconnect(force?: boolean): Promise<void> };
+
+/**
+ * Connects before the first command: @keyv/redis connects lazily, and commands issued together before the
+ * cluster's slot map is loaded fail (`reading 'master'`) or are lost.
+ */
+async function connectCluster(store: ClusterAdapter, timeout: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let failure: unknown;
+  store.on("error", (e: unknown) => {
+    failure = e;
+  });
+  try {
+    await Promise.race([
+      store.getClient(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeout} ms`)), timeout);
+      }),
+    ]);
+  } catch (e) {
+    await store.disconnect(true).catch(() => undefined);
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new StoreUnavailableError("connect", `KeyvSaver.fromUrl: could not connect to the Redis Cluster: ${msg}`, {
+      cause: failure ?? e,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+  if (failure !== undefined) {
+    await store.disconnect(true).catch(() => undefined);
+    const msg = failure instanceof Error ? failure.message : String(failure);
+    throw new StoreUnavailableError("connect", `KeyvSaver.fromUrl: could not connect to the Redis Cluster: ${msg}`, {
+      cause: failure,
+    });
+  }
+}
+
 /** Opens a Keyv instance for a connection URL, loading the adapter on demand. @internal */
 export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): Promise<Keyv> {
   if (typeof url !== "string" || url === "") {
@@ -159,6 +243,18 @@ export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): 
     case "rediss:": {
       const { default: KeyvRedis } = await load<Module>("@keyv/redis");
       const store = new (KeyvRedis as unknown as new (u: string) => KeyvStoreAdapter)(url);
+      return new Keyv({ store, namespace, useKeyPrefix: false });
+    }
+    case "redis+cluster:":
+    case "rediss+cluster:": {
+      const { default: KeyvRedis } = await load<Module>("@keyv/redis");
+      // an options object with rootNodes makes @keyv/redis call createCluster; it splits multi-key commands by slot.
+      // throwOnErrors: its cluster setMany otherwise reports a failed write as success.
+      const store = new (KeyvRedis as unknown as new (o: ClusterOptions, x: object) => ClusterAdapter)(
+        parseClusterUrl(url),
+        { throwOnErrors: true },
+      );
+      await connectCluster(store, options.operationTimeout ?? 5000);
       return new Keyv({ store, namespace, useKeyPrefix: false });
     }
     case "postgres:":

@@ -139,10 +139,12 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
 
   /**
    * Opens a saver from a connection URL, loading the matching keyv adapter on demand.
-   * `memory:`, `sqlite://<path>`, `redis://`, `rediss://`, `postgres://`, `postgresql://`, `mysql://`.
+   * `memory:`, `sqlite://<path>`, `redis://`, `rediss://`, `postgres://`, `postgresql://`, `mysql://`, and a
+   * Redis Cluster as `redis+cluster://host:7000,host:7001` (`rediss+cluster://` for TLS; any node is enough).
    *
    * @throws {UnsupportedUrlError} for another scheme.
    * @throws {AdapterNotInstalledError} when the adapter package (`@keyv/redis`…) is not installed.
+   * @throws {InvalidArgumentError} for a malformed cluster URL.
    * @example
    * const saver = await KeyvSaver.fromUrl("sqlite://./checkpoints.sqlite");
    */
