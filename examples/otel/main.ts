@@ -1,46 +1,54 @@
 /**
- * @graphkeep/otel example: a tool-calling agent on KeyvSaver (SQLite file), traced with OpenTelemetry.
- * Spans go to OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318), metrics are served for
- * Prometheus on http://localhost:9464/metrics. The model is a scripted local OpenAI-compatible server.
+ * OpenTelemetry (seed §8.3): a tool-calling agent on KeyvSaver, traced with `instrumentSaver` (checkpoint
+ * put/get spans, save duration and size histograms, restores, active threads, large-checkpoint warnings),
+ * `traceGraph` (a span per run) and `GenAITracer` (GenAI semantic-convention spans and token metrics).
+ * Spans go to OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set (e.g. a local Jaeger) and are counted in memory;
+ * metrics are served for Prometheus on http://localhost:${PROMETHEUS_PORT:-9464}/metrics.
  *
- *   npx tsx examples/otel/main.ts            # run once, print the metrics page, exit
- *   KEEP_SERVING=1 npx tsx examples/otel/main.ts   # keep the metrics endpoint up for Prometheus to scrape
+ *   pnpm example otel                                   # run once, print the metrics, exit
+ *   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 KEEP_SERVING=1 pnpm example otel   # keep /metrics up
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { HumanMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { MessagesAnnotation, StateGraph } from "@langchain/langgraph";
 import { ToolNode, toolsCondition } from "@langchain/langgraph/prebuilt";
-import { ChatOpenAI } from "@langchain/openai";
 import { context, metrics, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
-import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type SpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import { GenAITracer, instrumentSaver, traceGraph } from "@graphkeep/otel";
 import { z } from "zod";
-import { KeyvSaver } from "../../packages/keyv-saver/src/index.ts";
-import { GenAITracer, instrumentSaver, traceGraph } from "../../packages/otel/src/index.ts";
-import { startFakeOpenAI } from "./fake-openai.ts";
+import { createLLM } from "../lib/llm.ts";
+import { result } from "../lib/report.ts";
+import { openSaver, runSuffix, storeUrl } from "../lib/store.ts";
 
-// ---- OpenTelemetry SDK: context propagation, OTLP/HTTP traces, Prometheus metrics
+// ---- OpenTelemetry SDK: context propagation, traces (in memory + OTLP/HTTP when configured), Prometheus metrics
 const resource = resourceFromAttributes({ "service.name": "graphkeep-otel-example" });
-const endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? "http://localhost:4318";
-const tracerProvider = new BasicTracerProvider({
-  resource,
-  spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, "")}/v1/traces` }))],
-});
-const prometheus = new PrometheusExporter({ port: 9464 });
+const endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+const memory = new InMemorySpanExporter();
+const spanProcessors: SpanProcessor[] = [new SimpleSpanProcessor(memory)];
+if (endpoint) {
+  spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, "")}/v1/traces` })));
+}
+const tracerProvider = new BasicTracerProvider({ resource, spanProcessors });
+const port = Number(process.env.PROMETHEUS_PORT ?? 9464);
+const prometheus = new PrometheusExporter({ port });
 const meterProvider = new MeterProvider({ resource, readers: [prometheus] });
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 trace.setGlobalTracerProvider(tracerProvider);
 metrics.setGlobalMeterProvider(meterProvider);
 
 // ---- the app: a scripted model, a tool, an agent graph on a SQLite checkpoint file
-const fake = await startFakeOpenAI([
+const llm = await createLLM([
   { toolCalls: [{ name: "lookup_order", args: { id: "A-17" } }], usage: { prompt: 120, completion: 18, cached: 64 } },
   { content: "Order A-17 shipped yesterday.", usage: { prompt: 160, completion: 9 } },
   { content: "You're welcome!", usage: { prompt: 180, completion: 5 } },
@@ -50,14 +58,10 @@ const lookupOrder = tool(async ({ id }: { id: string }) => `order ${id}: shipped
   description: "Looks an order up",
   schema: z.object({ id: z.string() }),
 });
-const model = new ChatOpenAI({
-  model: "gpt-4o-mini",
-  apiKey: "example",
-  configuration: { baseURL: fake.baseURL },
-}).bindTools([lookupOrder]);
+const model = llm.model.bindTools([lookupOrder]);
 
-const file = join(mkdtempSync(join(tmpdir(), "graphkeep-otel-")), "checkpoints.sqlite");
-const saver = instrumentSaver(await KeyvSaver.fromUrl(`sqlite://${file}`), { largeCheckpointBytes: 1 << 20 });
+const saver = instrumentSaver(await openSaver(), { largeCheckpointBytes: 1 << 20 });
+console.log(`checkpoints in ${storeUrl}`);
 const graph = traceGraph(
   new StateGraph(MessagesAnnotation)
     .addNode("agent", async (s, config) => ({ messages: [await model.invoke(s.messages, config)] }))
@@ -69,24 +73,29 @@ const graph = traceGraph(
   { name: "support-agent" },
 );
 
-const config = { configurable: { thread_id: "customer-42" }, callbacks: [new GenAITracer()] };
+const config = { configurable: { thread_id: `customer-42-${runSuffix()}` }, callbacks: [new GenAITracer()] };
 const first = await graph.invoke({ messages: [new HumanMessage("Where is my order A-17?")] }, config);
 console.log("agent:", first.messages.at(-1)?.content);
 const second = await graph.invoke({ messages: [new HumanMessage("Thanks!")] }, config);
 console.log("agent:", second.messages.at(-1)?.content);
 
 await tracerProvider.forceFlush().catch((e: unknown) => console.warn(`OTLP export to ${endpoint} failed:`, e));
-const page = await fetch("http://localhost:9464/metrics").then((r) => r.text());
-console.log(
-  page
-    .split("\n")
-    .filter((l) => /^(db_client|graphkeep|gen_ai)/.test(l) && !l.includes("_bucket"))
-    .join("\n"),
-);
-console.log(`spans sent to ${endpoint}/v1/traces; metrics at http://localhost:9464/metrics`);
+const page = await fetch(`http://localhost:${port}/metrics`).then((r) => r.text());
+const lines = page.split("\n").filter((l) => /^(db_client|graphkeep|gen_ai)/.test(l) && !l.includes("_bucket"));
+console.log(lines.join("\n"));
+const spans: Record<string, number> = {};
+for (const s of memory.getFinishedSpans()) spans[s.name] = (spans[s.name] ?? 0) + 1;
+console.log(`spans recorded: ${JSON.stringify(spans)}`);
+console.log(`${endpoint ? `spans sent to ${endpoint}/v1/traces; ` : ""}metrics at http://localhost:${port}/metrics`);
+result({
+  requests: llm.requests(),
+  answers: [first.messages.at(-1)?.content, second.messages.at(-1)?.content],
+  spans,
+  metrics: [...new Set(lines.map((l) => l.split(/[{ ]/)[0]))].sort(),
+});
 
 if (process.env.KEEP_SERVING !== "1") {
-  await fake.close();
+  await llm.close();
   await saver.close();
   await tracerProvider.shutdown().catch(() => {});
   await meterProvider.shutdown();
