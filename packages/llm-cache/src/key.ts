@@ -136,13 +136,17 @@ const MESSAGE_START = /\n(?=(?:Human|AI|System|Tool): )/;
  * message without it.
  */
 export function normalizePrompt(prompt: string): string {
-  return prompt
-    .replace(/\r\n?/g, "\n")
-    .normalize("NFC")
+  // each pass only when it can change something: prompts are often hundreds of KB
+  let p = prompt.includes("\r") ? prompt.replace(/\r\n?/g, "\n") : prompt;
+  if (NON_ASCII.test(p)) p = p.normalize("NFC");
+  if (!p.includes("undefined")) return p;
+  return p
     .split(MESSAGE_START)
     .map((m) => (m.startsWith("AI: ") && m.endsWith("undefined") ? m.slice(0, -"undefined".length) : m))
     .join("\n");
 }
+
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /** sha256 (hex) of the normalized prompt and llm key. */
 export function hashEntry(prompt: string, llmKey: string): string {
