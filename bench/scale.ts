@@ -8,8 +8,7 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parseClusterUrl } from "../packages/keyv-saver/src/from-url.ts";
@@ -67,7 +66,7 @@ function spawnWorker(task: WorkerTask, onMessage: (m: { t: string; [k: string]: 
 const redisNodes = (s: StoreName): string[] =>
   s === "redis" ? [URLS.redis] : s === "redis-cluster" ? parseClusterUrl(URLS[s]).rootNodes.map((n) => n.url) : [];
 
-/** CPU seconds the store has used: Redis INFO cpu (all nodes), PostgreSQL from /proc when it runs locally. */
+/** CPU seconds the store has used: Redis INFO cpu (all nodes); undefined for PostgreSQL. */
 async function storeCpu(s: StoreName): Promise<number | undefined> {
   if (s.startsWith("redis")) {
     let total = 0;
@@ -77,19 +76,8 @@ async function storeCpu(s: StoreName): Promise<number | undefined> {
     }
     return total;
   }
-  if (!/@(127\.0\.0\.1|localhost)[:/]/.test(URLS[s])) return undefined;
-  let ticks = 0;
-  let found = false;
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      if (!stat.includes("(postgres)")) continue;
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(f[11]) + Number(f[12]);
-      found = true;
-    } catch {}
-  }
-  return found ? ticks / 100 : undefined;
+  // PostgreSQL reports no CPU time of its own (backends come and go with connections)
+  return undefined;
 }
 
 async function cleanup(s: StoreName, id: string): Promise<void> {
@@ -121,14 +109,31 @@ interface LoadRow {
   p50: number;
   p99: number;
   cpu: number | undefined;
+  /** threads the workers ran, and how many of them listThreads() returns (KeyvSaver only) */
+  threads: number;
+  listed: number | undefined;
   error?: string;
+}
+
+/** How many threads the saver's registry lists (KeyvSaver); undefined for the official saver. */
+async function listedThreads(s: StoreName, id: string): Promise<number | undefined> {
+  if (s === "postgres-official") return undefined;
+  const { KeyvSaver } = await import("../packages/keyv-saver/src/index.ts");
+  const saver = await KeyvSaver.fromUrl(URLS[s], { namespace: id, table: id });
+  try {
+    let n = 0;
+    for await (const _ of saver.listThreads()) n++;
+    return n;
+  } finally {
+    await saver.close();
+  }
 }
 
 async function loadRun(s: StoreName, n: number): Promise<LoadRow> {
   const id = `${runId}_${s.replace("-", "_")}_${n}`;
   await prepare(s, id);
   const task: WorkerTask = { mode: "load", store: s, url: URLS[s], id };
-  const results: Array<{ steps: number; latencies: number[] }> = [];
+  const results: Array<{ steps: number; latencies: number[]; threads: number }> = [];
   let ready = 0;
   let onReady = () => {};
   let onDone = () => {};
@@ -136,7 +141,7 @@ async function loadRun(s: StoreName, n: number): Promise<LoadRow> {
     spawnWorker(task, (m) => {
       if (m.t === "ready" && ++ready === n) onReady();
       if (m.t === "result") {
-        results.push(m as unknown as { steps: number; latencies: number[] });
+        results.push(m as unknown as { steps: number; latencies: number[]; threads: number });
         if (results.length === n) onDone();
       }
     }),
@@ -160,10 +165,23 @@ async function loadRun(s: StoreName, n: number): Promise<LoadRow> {
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),
       cpu: cpu0 === undefined || cpu1 === undefined ? undefined : (cpu1 - cpu0) / seconds,
+      threads: results.reduce((a, r) => a + r.threads, 0),
+      listed: await listedThreads(s, id),
     };
   } catch (e) {
     for (const c of children) c.kill("SIGKILL");
-    return { store: s, workers: n, steps: 0, stepsPerS: 0, p50: NaN, p99: NaN, cpu: undefined, error: String(e) };
+    return {
+      store: s,
+      workers: n,
+      steps: 0,
+      stepsPerS: 0,
+      p50: NaN,
+      p99: NaN,
+      cpu: undefined,
+      threads: 0,
+      listed: undefined,
+      error: String(e),
+    };
   } finally {
     await cleanup(s, id).catch(() => undefined);
   }
@@ -180,6 +198,7 @@ interface ChaosRow {
   duplicated: number;
   resumed: number;
   errors: number;
+  incomplete: string[];
 }
 
 async function chaosRun(n: number, durationS: number, killEveryMs: number): Promise<ChaosRow> {
@@ -201,7 +220,7 @@ async function chaosRun(n: number, durationS: number, killEveryMs: number): Prom
   const spawnOne = (): ChildProcess => {
     const child: ChildProcess = spawnWorker(task, (m) => {
       if (m.t === "resumed") resumed++;
-      if (m.t === "error") errors++;
+      if (m.t === "error" || m.t === "failed") errors++;
       if (m.t === "ready") {
         ready.add(child);
         // a restarted worker; the first ones get endAt once all are up
@@ -250,11 +269,22 @@ async function chaosRun(n: number, durationS: number, killEveryMs: number): Prom
   for (const c of slots) c.kill("SIGTERM");
   let lost = 0;
   let completed = 0;
+  const incomplete: string[] = [];
+  const { redisLease } = await import("../packages/lease/src/index.ts");
+  const lease = redisLease({ url, keyPrefix: `${id}:lease`, ttlMs: 1500, heartbeatMs: 300 });
   for (const t of threads) {
     const steps = await finalSteps(t);
     lost += NODES.filter((s) => !steps.includes(s)).length;
     if (steps.join() === NODES.join()) completed++;
+    else {
+      const ran = executions.filter((e) => e.startsWith(`${t}:`)).map((e) => e.split(":")[1]);
+      const info = await lease.info(t);
+      incomplete.push(
+        `${t}: checkpoint [${steps.join(",")}], executed [${ran.join(",")}], lease ${JSON.stringify(info)}`,
+      );
+    }
   }
+  await lease.close();
   await saver.close();
   await new Promise((r) => setTimeout(r, 1000));
   for (const c of live) c.kill("SIGKILL");
@@ -270,13 +300,19 @@ async function chaosRun(n: number, durationS: number, killEveryMs: number): Prom
     duplicated: executions.length - new Set(executions).size,
     resumed,
     errors,
+    incomplete,
   };
 }
 
 const line = (cells: Array<string | number>) => `| ${cells.join(" | ")} |`;
 
 async function main(): Promise<void> {
-  console.log(`# bench:scale ${quick ? "(--quick) " : ""}— ${cpus().length} cores, Node ${process.version}\n`);
+  const load = loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ");
+  console.log(
+    `# bench:scale ${quick ? "(--quick) " : ""}— ${cpus().length} cores, Node ${process.version}, load average at start ${load}\n`,
+  );
   const usable: StoreName[] = [];
   for (const s of stores) {
     const first = s === "redis-cluster" ? parseClusterUrl(URLS[s]).rootNodes[0]!.url : URLS[s];
@@ -287,15 +323,24 @@ async function main(): Promise<void> {
     `## Phase 1: throughput — ${seconds} s per run, each worker runs 5-step threads one after another (durability "sync")\n`,
   );
   console.log(
-    line(["store", "workers", "steps/s", "× 1 worker", "step p50 ms", "step p99 ms", "store CPU (core-s/s)"]),
+    line([
+      "store",
+      "workers",
+      "steps/s",
+      "× 1 worker",
+      "step p50 ms",
+      "step p99 ms",
+      "store CPU (core-s/s)",
+      "threads (listed)",
+    ]),
   );
-  console.log(line(["---", "---:", "---:", "---:", "---:", "---:", "---:"]));
+  console.log(line(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]));
   for (const s of usable) {
     let base: number | undefined;
     for (const n of workerCounts) {
       const r = await loadRun(s, n);
       if (r.error) {
-        console.log(line([LABEL[s], n, `failed: ${r.error.slice(0, 80)}`, "", "", "", ""]));
+        console.log(line([LABEL[s], n, `failed: ${r.error.slice(0, 80)}`, "", "", "", "", ""]));
         continue;
       }
       base ??= r.stepsPerS;
@@ -308,14 +353,16 @@ async function main(): Promise<void> {
           fmtMs(r.p50),
           fmtMs(r.p99),
           r.cpu === undefined ? "—" : r.cpu.toFixed(2),
+          `${r.threads} (${r.listed ?? "—"})`,
         ]),
       );
     }
   }
   console.log(
     "\nA step: from one stored checkpoint of a thread to its next (the node, its writes, the checkpoint). Store CPU:" +
-      " Redis INFO used_cpu_sys+used_cpu_user delta over all nodes; PostgreSQL: utime+stime of local postgres" +
-      " processes from /proc. Workers and stores share the machine's cores.\n",
+      " Redis INFO used_cpu_sys+used_cpu_user delta over all nodes (PostgreSQL reports none). threads (listed): threads" +
+      " the workers ran (warm-up included) and how many `listThreads()` returns afterwards. Workers and stores share" +
+      " the machine's cores.\n",
   );
   if (argv["no-chaos"] === true || !usable.includes("redis")) return;
   const n = quick ? 3 : 4;
@@ -335,13 +382,14 @@ async function main(): Promise<void> {
       "lost steps",
       "duplicated steps",
       "watchdog resumes",
-      "run errors",
+      "run errors + failed resumes",
     ]),
   );
   console.log(line(["---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]));
   console.log(
     line([c.workers, c.kills, c.threads, c.completed, c.executions, c.lost, c.duplicated, c.resumed, c.errors]),
   );
+  for (const i of c.incomplete) console.log(`\n- incomplete thread ${i}`);
   console.log(
     "\nlost: steps missing from a thread's final checkpoint (a thread counts once its first node ran); duplicated:" +
       " node executions beyond one per thread and node (the step in flight when its worker died, re-run on resume).",

@@ -29,7 +29,9 @@ async function load(task: WorkerTask): Promise<void> {
     return out;
   };
   const graph = buildGraph(saver);
+  let threads = 0;
   const run = async () => {
+    threads += 1;
     const thread = `w${process.pid}-${randomUUID().slice(0, 8)}`;
     await graph.invoke({ steps: [] }, { configurable: { thread_id: thread }, durability: "sync" });
     marks.delete(thread);
@@ -43,7 +45,7 @@ async function load(task: WorkerTask): Promise<void> {
   recording = true;
   while (Date.now() < go.endAt) await run();
   recording = false;
-  send({ t: "result", steps: latencies.length, latencies });
+  send({ t: "result", steps: latencies.length, latencies, threads });
   await close();
   process.exit(0);
 }
