@@ -269,7 +269,12 @@ export class FailoverWatchdog<G extends LeasableGraph = LeasableGraph> extends E
     const getState = this.#graph.getState as unknown as (c: typeof config) => Promise<StateLike>;
     const state = await getState.call(this.#graph, config);
     if (state.tasks?.some((t) => (t.interrupts?.length ?? 0) > 0)) return "interrupted";
-    if (!state.next || state.next.length === 0) return "completed";
+    // a compile-time breakpoint before a next node: the run stopped there for a human
+    const before = (this.#graph as { interruptBefore?: unknown }).interruptBefore;
+    if (before === "*" || (Array.isArray(before) && state.next?.some((n) => before.includes(n)))) return "interrupted";
+    // `next` lists the tasks without saved writes; a worker killed between a task's writes and the next checkpoint
+    // leaves `next` empty but the task listed: resuming applies its writes and goes on. Done means no task at all.
+    if ((state.next?.length ?? 0) === 0 && (state.tasks?.length ?? 0) === 0) return "completed";
     return undefined;
   }
 }
