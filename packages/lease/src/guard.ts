@@ -60,11 +60,14 @@ export interface LeasedGraph<G extends LeasableGraph> {
   invoke(input: Arg<G["invoke"], 0>, config: Arg<G["invoke"], 1>): ReturnType<G["invoke"]>;
   /** `graph.stream` holding the lease until the iteration ends, fails, is broken out of, or the stream is collected. */
   stream(input: Arg<G["stream"], 0>, config: Arg<G["stream"], 1>): Promise<AsyncIterableIterator<StreamChunkOf<G>>>;
-  /** `graph.streamEvents` holding the lease while iterated; the lease is taken at the first `next()`. */
+  /**
+   * `graph.streamEvents` (`version: "v1"` or `"v2"`) holding the lease while iterated; the lease is taken at the
+   * first `next()`, so a busy thread fails there.
+   */
   streamEvents<E = LeaseStreamEvent>(
-    input: Arg<G["streamEvents"], 0>,
-    config: Arg<G["streamEvents"], 1>,
-    streamOptions?: Arg<G["streamEvents"], 2>,
+    input: Arg<G["invoke"], 0>,
+    config: NonNullable<Arg<G["invoke"], 1>> & { version: "v1" | "v2" },
+    streamOptions?: Record<string, unknown>,
   ): AsyncIterableIterator<E>;
   /** `graph.getState` (a read: no lease). */
   getState(config: Arg<G["getState"], 0>, options?: Arg<G["getState"], 1>): ReturnType<G["getState"]>;
