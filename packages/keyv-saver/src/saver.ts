@@ -169,6 +169,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
    * in a process, so this also ends the pool of other savers on the same URL.
    */
   async close(): Promise<void> {
+    await this.#registry.flush();
     await this.#store.disconnect();
   }
 

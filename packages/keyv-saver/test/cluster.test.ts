@@ -79,7 +79,7 @@ const threadIds = async (saver: KeyvSaver) => {
 };
 type Calls = Record<string, number>;
 const interruptsOf = (v: unknown): Interrupt[] => (isInterrupted(v) ? v[INTERRUPT] : []);
-const thread = () => ({ configurable: { thread_id: `thread-${randomUUID()}` } });
+const thread = (id = `thread-${randomUUID()}`) => ({ configurable: { thread_id: id } });
 
 /** prep -> sub(s1 -> approve[interrupt] -> s2) -> finish, counting node calls. */
 function approvalGraph(saver: KeyvSaver, calls: Calls) {
@@ -212,6 +212,22 @@ if (skip) {
       } finally {
         await saver.keyv.clear();
         await saver.close();
+      }
+    });
+
+    it("two workers creating 200 threads at once on the same shards lose no thread from listThreads", async () => {
+      const namespace = ns();
+      const [a, b] = [await open(namespace), await open(namespace)];
+      const ids = Array.from({ length: 200 }, (_, i) => `race-${i}`);
+      // both savers run the same graph; each has its own connection and no lock shared with the other
+      await Promise.all(ids.map((id, i) => linearGraph(i % 2 ? a! : b!, {}).invoke({ steps: [] }, thread(id))));
+      await Promise.all([a!.close(), b!.close()]);
+      const fresh = await open(namespace);
+      try {
+        expect(await threadIds(fresh)).toEqual([...ids].sort());
+      } finally {
+        await fresh.keyv.clear();
+        await fresh.close();
       }
     });
 
