@@ -1,6 +1,6 @@
 import { createCluster } from "@redis/client";
 import { REQUIRE_SERVICES, reachable } from "../../../test/helpers/backends.js";
-import { isThreadBusyError, type LeaseStore, type RedisEvalClient, redisLease } from "../src/index.js";
+import { isThreadBusyError, type LeaseStore, redisLease } from "../src/index.js";
 import { sleep, suffix } from "./stores.js";
 
 // redisLease on a Redis Cluster (three masters locally, `.ci/start-redis-cluster`): a thread's keys share its
@@ -30,7 +30,7 @@ describe.skipIf(!!skip)("redisLease on a Redis Cluster", () => {
     await cluster.connect();
     a = redisLease({ url: first, cluster: true, keyPrefix: prefix, ttlMs: 300, heartbeatMs: 100, owner: "a" });
     b = redisLease({
-      client: cluster as unknown as RedisEvalClient,
+      client: cluster,
       keyPrefix: prefix,
       ttlMs: 300,
       heartbeatMs: 100,
