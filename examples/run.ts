@@ -28,11 +28,18 @@ if (name === undefined || !Object.hasOwn(EXAMPLES, name)) {
   console.error("usage: pnpm example <name> [--json]\n");
   const width = Math.max(...Object.keys(EXAMPLES).map((k) => k.length));
   for (const [k, v] of Object.entries(EXAMPLES)) console.error(`  ${k.padEnd(width)}  ${v}`);
-  console.error("\nstore: GRAPHKEEP_STORE (default: an SQLite file in the temp dir); model: OPENAI_API_KEY or scripted");
+  console.error(
+    "\nstore: GRAPHKEEP_STORE (default: an SQLite file in the temp dir); model: OPENAI_API_KEY or scripted",
+  );
   process.exit(2);
 }
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const main = fileURLToPath(new URL(`./${name}/main.ts`, import.meta.url));
-const child = spawn(process.execPath, ["--import", "tsx", main, ...rest], { cwd: root, stdio: "inherit", env: process.env });
+const child = spawn(process.execPath, ["--import", "tsx", main, ...rest], {
+  cwd: root,
+  stdio: "inherit",
+  env: process.env,
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -21,14 +21,16 @@ interface Run {
 
 let nextPort = 20_000 + Math.floor(Math.random() * 20_000);
 
-function runExample(name: string, env: Record<string, string>, args: string[] = ["--json"]): Promise<Run> {
+/** Runs `examples/<name>/main.ts --json` (or, with `viaDispatcher`, `examples/run.ts <name> …`). */
+function runExample(name: string, env: Record<string, string>, viaDispatcher = false, args = ["--json"]): Promise<Run> {
+  const script = viaDispatcher ? [join(root, "examples/run.ts"), name] : [join(root, `examples/${name}/main.ts`)];
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", join(root, "examples/run.ts"), name, ...args],
+      ["--import", "tsx", ...script, ...args],
       {
         cwd: root,
-        timeout: 50_000,
+        timeout: 120_000,
         env: { ...process.env, OPENAI_API_KEY: "", PROMETHEUS_PORT: String(nextPort++), ...env },
       },
       (error, stdout, stderr) => {
@@ -148,15 +150,32 @@ const checks: Record<string, (r: Result) => void> = {
 };
 
 const names = Object.keys(checks);
+/** The examples whose store matters most (persistence across runs, processes, leases, cache and cost on the server). */
+const serverNames = [
+  "resume",
+  "distributed-resume",
+  "concurrent-runs",
+  "failover",
+  "llm-cache",
+  "cost-budget",
+  "retention",
+  "production",
+];
 
 it("`pnpm example` without a known name lists every example and exits 2", async () => {
-  const none = await runExample("", {}, []);
-  const unknown = await runExample("nope", {}, []);
+  const [none, unknown, resume] = await Promise.all([
+    runExample("", {}, true, []),
+    runExample("nope", {}, true, []),
+    runExample("resume", { GRAPHKEEP_STORE: "memory:" }, true),
+  ]);
   expect(none.code).toBe(2);
   expect(unknown.code).toBe(2);
   expect(unknown.stderr).toContain('unknown example "nope"');
   for (const n of names) expect(none.stderr).toContain(n);
-});
+  // a known name runs the example with the arguments given
+  expect(resume.code, resume.stderr).toBe(0);
+  expect(resume.result.runs).toEqual({ step1: 1, step2: 2, step3: 1 });
+}, 150_000);
 
 describe.concurrent("every example on a temporary SQLite file", () => {
   for (const name of names) {
@@ -167,7 +186,7 @@ describe.concurrent("every example on a temporary SQLite file", () => {
       expect(run.result.skipped).toBeUndefined();
       if (name !== "production") expect(run.stdout).toContain(file);
       checks[name]?.(run.result);
-    }, 60_000);
+    }, 150_000);
   }
 });
 
@@ -181,7 +200,7 @@ async function serverOk(name: string, url: string, port: number): Promise<boolea
 const redisOk = await serverOk("redis", REDIS_URL, 6379);
 const pgOk = await serverOk("postgres", POSTGRES_URL, 5432);
 
-describe.skipIf(!redisOk || !pgOk).concurrent("every example on Redis (production on PostgreSQL)", () => {
+describe.skipIf(!redisOk || !pgOk).concurrent("the store-bound examples on Redis (production on PostgreSQL)", () => {
   const namespace = `gkex${randomUUID().slice(0, 8)}`;
   afterAll(async () => {
     for (const url of [REDIS_URL, POSTGRES_URL]) {
@@ -190,7 +209,7 @@ describe.skipIf(!redisOk || !pgOk).concurrent("every example on Redis (productio
       await saver.close();
     }
   });
-  for (const name of names) {
+  for (const name of serverNames) {
     it(`${name}: the same facts on a server store`, async () => {
       const run = await runExample(name, {
         GRAPHKEEP_STORE: REDIS_URL,
@@ -202,6 +221,6 @@ describe.skipIf(!redisOk || !pgOk).concurrent("every example on Redis (productio
       if (name === "distributed-resume") expect(run.result.store).toBe("redis");
       if (name === "production") expect(run.result).toMatchObject({ store: "postgres", lease: "postgres" });
       checks[name]?.(run.result);
-    }, 60_000);
+    }, 150_000);
   }
 });

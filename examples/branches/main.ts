@@ -9,9 +9,10 @@
  *
  *   pnpm example branches
  */
-import { buildWorkflow, initialState } from "../lib/workflow.ts";
+
 import { result, say, section } from "../lib/report.ts";
 import { openSaver, runSuffix, storeUrl } from "../lib/store.ts";
+import { buildWorkflow, initialState } from "../lib/workflow.ts";
 
 const checkpointer = await openSaver();
 const { graph, runs } = buildWorkflow(checkpointer);

@@ -18,7 +18,8 @@ const llm = await createLLM(
   (req) => ({ content: `notes on ${lastUserText(req).slice(0, 40)}`, usage: { prompt: 2000, completion: 400 } }),
   { model: "gpt-4o-mini", maxTokens: 400 },
 );
-const tracker = new CostTracker({ store: await openKeyv("cost") });
+const costStore = await openKeyv("cost");
+const tracker = new CostTracker({ store: costStore });
 const guard = new BudgetGuard({
   tracker,
   limits: { thread: 0.0012 },
@@ -80,6 +81,7 @@ for (const [n, c] of Object.entries(totals.byNode)) say(`  ${n}: ${usd(c.usd)}`)
 
 await llm.close();
 await checkpointer.close();
+await costStore.disconnect();
 result({
   threadId,
   stoppedBy,

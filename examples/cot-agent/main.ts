@@ -8,8 +8,8 @@
  *   OPENAI_API_KEY=sk-… pnpm example cot-agent     # the same agent on a real model
  */
 import { HumanMessage, SystemMessage } from "@langchain/core/messages";
-import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
+import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import type { ChatOpenAI } from "@langchain/openai";
 import { createLLM, lastUserText, systemText } from "../lib/llm.ts";
 import { result, say, section } from "../lib/report.ts";
@@ -99,7 +99,14 @@ class CheckpointedCoTAgent {
       return { result: await this.graph.invoke(null, config), threadId };
     }
     say("🚀 starting a new reasoning task");
-    const initial = { question, thoughts: [], reasoning_steps: [], final_answer: "", current_step: 0, is_complete: false };
+    const initial = {
+      question,
+      thoughts: [],
+      reasoning_steps: [],
+      final_answer: "",
+      current_step: 0,
+      is_complete: false,
+    };
     return { result: await this.graph.invoke(initial, config), threadId };
   }
 }
@@ -143,7 +150,9 @@ say(`✅ answer: ${done.final_answer}`);
 
 let checkpoints = 0;
 for await (const _ of agent.graph.getStateHistory({ configurable: { thread_id: threadId } })) checkpoints++;
-say(`📊 ${checkpoints} checkpoints saved; ${llm.requests()} model requests in all (${requestsBefore} before the crash)`);
+say(
+  `📊 ${checkpoints} checkpoints saved; ${llm.requests()} model requests in all (${requestsBefore} before the crash)`,
+);
 await checkpointer.close();
 await llm.close();
 

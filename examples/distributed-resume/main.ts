@@ -11,9 +11,9 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { buildWorkflow, initialState } from "../lib/workflow.ts";
 import { jsonMode, result, say, section } from "../lib/report.ts";
 import { defaultStoreUrl, openSaver, reachable, runSuffix, storeKind } from "../lib/store.ts";
+import { buildWorkflow, initialState } from "../lib/workflow.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 const workerAt = process.argv.indexOf("--worker");
@@ -55,11 +55,10 @@ if (workerAt > 0) {
   section("2. machine B (another process) resumes the thread from the store");
   const root = fileURLToPath(new URL("../..", import.meta.url));
   const me = fileURLToPath(import.meta.url);
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ["--import", "tsx", me, "--worker", threadId, url],
-    { cwd: root, env: { ...process.env, GRAPHKEEP_EXAMPLE_JSON: "" } },
-  );
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", me, "--worker", threadId, url], {
+    cwd: root,
+    env: { ...process.env, GRAPHKEEP_EXAMPLE_JSON: "" },
+  });
   const b = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as {
     pid: number;
     foundNext: string[];

@@ -16,7 +16,7 @@ import { result, say, section } from "../lib/report.ts";
 import { openSaver, runSuffix, storeKind, storeUrl } from "../lib/store.ts";
 import { buildWorkflow, initialState } from "../lib/workflow.ts";
 
-const lease = openLease({ ttlMs: 800, heartbeatMs: 200 });
+const lease = openLease({ ttlMs: 2000, heartbeatMs: 500 });
 const checkpointer = await openSaver({ fencing: lease });
 const { graph, runs } = buildWorkflow(checkpointer, {
   failures: { step2: [1] },

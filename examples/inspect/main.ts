@@ -7,9 +7,9 @@
  *   # the CLI shows the same: graphkeep history <thread> --store sqlite://…
  */
 import type { RunnableConfig } from "@langchain/core/runnables";
-import { buildWorkflow, initialState } from "../lib/workflow.ts";
 import { result, say, section } from "../lib/report.ts";
 import { openSaver, runSuffix, storeUrl } from "../lib/store.ts";
+import { buildWorkflow, initialState } from "../lib/workflow.ts";
 
 const checkpointer = await openSaver();
 const { graph } = buildWorkflow(checkpointer);
@@ -29,7 +29,9 @@ async function inspectCheckpoints(id: string) {
     say(`ID: ${String(snapshot.config.configurable?.checkpoint_id).slice(0, 16)}...`);
     say(`current step: ${snapshot.values.current_step ?? "N/A"}`);
     say(`messages: ${(snapshot.values.messages ?? []).length}`);
-    say(`metadata: source=${m?.source} step=${m?.step} writes=${JSON.stringify(Object.keys(m?.writes ?? {}))}`);
+    say(
+      `metadata: source=${m?.source} step=${m?.step} writes=${JSON.stringify(Object.keys((m as { writes?: object } | undefined)?.writes ?? {}))}`,
+    );
     say(`next: ${JSON.stringify(snapshot.next)}`);
   }
   return history;

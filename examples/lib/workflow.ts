@@ -1,7 +1,8 @@
 // The seed's three-step workflow (§4.1): step1 → step2 → step3 over { messages, current_step, result }.
 // Each node counts its runs; `failures` makes a node throw on chosen attempts, like a flaky API call.
-import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
+
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
+import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 
 /** MyState of the seed: messages append, current_step and result are overwritten. */
 export const MyState = Annotation.Root({

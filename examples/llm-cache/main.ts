@@ -21,7 +21,8 @@ const llm = await createLLM((req) => ({
   // a different answer every time, as a sampling model would give
   content: `${lastUserText(req).split(":")[0]} → answer ${randomUUID().slice(0, 6)}`,
 }));
-const cache = new KeyvLLMCache(await openKeyv("llm"), { scope: "thread" });
+const cacheStore = await openKeyv("llm");
+const cache = new KeyvLLMCache(cacheStore, { scope: "thread", timeout: 5000 });
 const model = cache.wrap(llm.model);
 const checkpointer = await openSaver();
 
@@ -73,7 +74,8 @@ say(`requests for the resume: ${resumeRequests} (polish's answer came from the c
 
 section("3. rewind to the start of the thread and replay it");
 let start: string | undefined;
-for await (const s of graph.getStateHistory(config)) if (s.metadata?.source === "input") start = s.config.configurable?.checkpoint_id;
+for await (const s of graph.getStateHistory(config))
+  if (s.metadata?.source === "input") start = s.config.configurable?.checkpoint_id;
 const beforeReplay = llm.requests();
 const replay = await graph.invoke(null, { configurable: { thread_id: threadId, checkpoint_id: start } });
 const replayRequests = llm.requests() - beforeReplay;
@@ -91,6 +93,7 @@ say(`cache stats: ${JSON.stringify(cache.stats())}`);
 
 await checkpointer.close();
 await llm.close();
+await cacheStore.disconnect();
 result({
   threadId,
   firstRunRequests: firstRun,

@@ -8,6 +8,8 @@
  *   pnpm example otel                                   # run once, print the metrics, exit
  *   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 KEEP_SERVING=1 pnpm example otel   # keep /metrics up
  */
+
+import { GenAITracer, instrumentSaver, traceGraph } from "@graphkeep/otel";
 import { HumanMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { MessagesAnnotation, StateGraph } from "@langchain/langgraph";
@@ -25,7 +27,6 @@ import {
   SimpleSpanProcessor,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { GenAITracer, instrumentSaver, traceGraph } from "@graphkeep/otel";
 import { z } from "zod";
 import { createLLM } from "../lib/llm.ts";
 import { result } from "../lib/report.ts";
@@ -37,7 +38,9 @@ const endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
 const memory = new InMemorySpanExporter();
 const spanProcessors: SpanProcessor[] = [new SimpleSpanProcessor(memory)];
 if (endpoint) {
-  spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, "")}/v1/traces` })));
+  spanProcessors.push(
+    new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, "")}/v1/traces` })),
+  );
 }
 const tracerProvider = new BasicTracerProvider({ resource, spanProcessors });
 const port = Number(process.env.PROMETHEUS_PORT ?? 9464);

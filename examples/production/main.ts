@@ -41,7 +41,10 @@ context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
 
 // ---- checkpointer: serde, store, lease fencing, retention, cost metadata, tracing
-const serde = encrypted(compressed(new JsonPlusSerializer(), { minBytes: 256 }), { keys: { k1: key }, activeKeyId: "k1" });
+const serde = encrypted(compressed(new JsonPlusSerializer(), { minBytes: 256 }), {
+  keys: { k1: key },
+  activeKeyId: "k1",
+});
 const lease = openLease({ ttlMs: 10_000 }, url);
 const tracker = new CostTracker({ store: await openKeyv("cost", url) });
 const guard = new BudgetGuard({ tracker, limits: { thread: config.budgetUsd } });
@@ -62,7 +65,8 @@ const State = Annotation.Root({
   results: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
   answer: Annotation<string>(),
 });
-const ask = async (prompt: string, c: object) => String((await llm.model.invoke([new HumanMessage(prompt)], c)).content);
+const ask = async (prompt: string, c: object) =>
+  String((await llm.model.invoke([new HumanMessage(prompt)], c)).content);
 const graph = traceGraph(
   new StateGraph(State)
     .addNode("analyze", async (s, c) => ({ steps: (await ask(`plan: ${s.question}`, c)).split("\n") }))

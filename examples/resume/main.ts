@@ -6,9 +6,10 @@
  *   pnpm example resume                     # embedded SQLite file
  *   GRAPHKEEP_STORE=redis://127.0.0.1:6379 pnpm example resume
  */
-import { buildWorkflow, initialState } from "../lib/workflow.ts";
+
 import { result, say, section } from "../lib/report.ts";
 import { openSaver, runSuffix, storeUrl } from "../lib/store.ts";
+import { buildWorkflow, initialState } from "../lib/workflow.ts";
 
 const checkpointer = await openSaver();
 const { graph, runs } = buildWorkflow(checkpointer, {

@@ -10,8 +10,8 @@
  *   pnpm example retention
  */
 import { retentionPolicy, sweep, withRetention } from "@graphkeep/retention";
-import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
+import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import { result, say, section } from "../lib/report.ts";
 import { openSaver, runSuffix, storeUrl } from "../lib/store.ts";
 

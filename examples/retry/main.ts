@@ -5,10 +5,11 @@
  *
  *   pnpm example retry
  */
-import type { MyState } from "../lib/workflow.ts";
-import { buildWorkflow, initialState } from "../lib/workflow.ts";
+
 import { result, say, section } from "../lib/report.ts";
 import { openSaver, runSuffix, storeUrl } from "../lib/store.ts";
+import type { MyState } from "../lib/workflow.ts";
+import { buildWorkflow, initialState } from "../lib/workflow.ts";
 
 type Graph = ReturnType<typeof buildWorkflow>["graph"];
 

@@ -53,7 +53,8 @@ const llm = await createLLM((req) => {
   };
   return { content: answers[kind ?? ""] ?? "ok" };
 });
-const cache = new KeyvLLMCache(await openKeyv("llm"), { scope: "thread" });
+const cacheStore = await openKeyv("llm");
+const cache = new KeyvLLMCache(cacheStore, { scope: "thread", timeout: 5000 });
 const model = cache.wrap(llm.model);
 const checkpointer = await openSaver();
 
@@ -114,7 +115,8 @@ parserFixed = true;
 
 section("3. rewind to the checkpoint before calculate_base and re-run from there");
 let before: string | undefined;
-for await (const s of graph.getStateHistory(config)) if (s.next.includes(affected[0] ?? "")) before = s.config.configurable?.checkpoint_id;
+for await (const s of graph.getStateHistory(config))
+  if (s.next.includes(affected[0] ?? "")) before = s.config.configurable?.checkpoint_id;
 ran.length = 0;
 const hitsBefore = cache.stats().hits;
 const fixed = await graph.invoke(null, { configurable: { thread_id: threadId, checkpoint_id: before } });
@@ -126,6 +128,7 @@ say(`${rerunRequests} requests for ${ran.length} model calls (${cacheHits} serve
 
 await checkpointer.close();
 await llm.close();
+await cacheStore.disconnect();
 result({
   threadId,
   firstRequests,
