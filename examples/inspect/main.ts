@@ -29,9 +29,7 @@ async function inspectCheckpoints(id: string) {
     say(`ID: ${String(snapshot.config.configurable?.checkpoint_id).slice(0, 16)}...`);
     say(`current step: ${snapshot.values.current_step ?? "N/A"}`);
     say(`messages: ${(snapshot.values.messages ?? []).length}`);
-    say(
-      `metadata: source=${m?.source} step=${m?.step} writes=${JSON.stringify(Object.keys((m as { writes?: object } | undefined)?.writes ?? {}))}`,
-    );
+    say(`metadata: source=${m?.source} step=${m?.step} parents=${JSON.stringify(m?.parents ?? {})}`);
     say(`next: ${JSON.stringify(snapshot.next)}`);
   }
   return history;
