@@ -146,7 +146,7 @@ export function normalizePrompt(prompt: string): string {
     .join("\n");
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[^\t\n\r\x20-\x7e]/;
 
 /** sha256 (hex) of the normalized prompt and llm key. */
 export function hashEntry(prompt: string, llmKey: string): string {
