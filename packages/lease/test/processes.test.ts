@@ -11,8 +11,9 @@ import { dropPgTable, dropRedisPrefix, skipOf, sleep, suffix } from "./stores.js
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const script = fileURLToPath(new URL("./fixtures/worker.ts", import.meta.url));
-const TTL = 1000;
-const HEARTBEAT = 200;
+// long enough for heartbeats on a shared 2-core machine under load (a 1 s TTL made resumes lose their own leases)
+const TTL = 1500;
+const HEARTBEAT = 300;
 const INTERVAL = 100;
 
 interface Msg {
@@ -43,7 +44,7 @@ class Worker {
   }
 
   /** Resolves with the first message (already received or future) that matches. */
-  wait(match: (m: Msg) => boolean, timeoutMs = 20_000): Promise<Msg> {
+  wait(match: (m: Msg) => boolean, timeoutMs = 40_000): Promise<Msg> {
     const seen = this.messages.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
@@ -86,14 +87,14 @@ if (!skipOf("postgres"))
 const dir = mkdtempSync(join(tmpdir(), "gk-lease-xp-"));
 const log = join(dir, "nodes.log");
 writeFileSync(log, "");
-/** "<pid> <backend> <thread> <node>" lines of one thread, in execution order. */
+/** "<pid> <backend> <thread> <node> <fence>" lines of one thread, in execution order (a run = pid + token). */
 const executions = (backend: string, thread: string) =>
   readFileSync(log, "utf8")
     .split("\n")
     .filter(Boolean)
     .map((l) => l.split(" "))
     .filter(([, b, t]) => b === backend && t === thread)
-    .map(([pid, , , node]) => ({ pid: Number(pid), node: node! }));
+    .map(([pid, , , node, fence]) => ({ pid: Number(pid), node: node!, run: `${pid}:${fence}` }));
 const NODES = Array.from({ length: 10 }, (_, i) => `n${i}`);
 const config = (tag: string): WorkerConfig => ({ backends: available, ttlMs: TTL, heartbeatMs: HEARTBEAT, log, tag });
 
@@ -318,7 +319,7 @@ describe.skipIf(available.length === 0)("one writer per thread across processes"
       for (let i = 1; i < runs.length; i++) {
         const prev = NODES.indexOf(runs[i - 1]!.node);
         const cur = NODES.indexOf(runs[i]!.node);
-        if (runs[i]!.pid === runs[i - 1]!.pid) expect(cur, name).toBe(prev + 1);
+        if (runs[i]!.run === runs[i - 1]!.run) expect(cur, name).toBe(prev + 1);
         else {
           handovers++;
           expect([prev, prev + 1], name).toContain(cur);
