@@ -320,7 +320,7 @@ async function main(): Promise<void> {
     else console.log(`- ${LABEL[s]}: skipped, ${first.replace(/:[^:@/]*@/, ":***@")} does not answer`);
   }
   console.log(
-    `## Phase 1: throughput — ${seconds} s per run, each worker runs 5-step threads one after another (durability "sync")\n`,
+    `## Phase 1: throughput — ${seconds} s per run, each worker runs 5-node threads one after another (durability "sync")\n`,
   );
   console.log(
     line([
@@ -359,7 +359,8 @@ async function main(): Promise<void> {
     }
   }
   console.log(
-    "\nA step: from one stored checkpoint of a thread to its next (the node, its writes, the checkpoint). Store CPU:" +
+    "\nA step: from one stored checkpoint of a thread to its next (the node, its writes, the checkpoint); a thread is" +
+      " 6 steps (LangGraph's START step and the 5 nodes). Store CPU:" +
       " Redis INFO used_cpu_sys+used_cpu_user delta over all nodes (PostgreSQL reports none). threads (listed): threads" +
       " the workers ran (warm-up included) and how many `listThreads()` returns afterwards. Workers and stores share" +
       " the machine's cores.\n",
