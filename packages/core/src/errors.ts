@@ -9,7 +9,11 @@ export type GraphkeepErrorCode =
   | "ADAPTER_NOT_INSTALLED"
   | "CHECKPOINT_INTEGRITY"
   | "MISSING_KEY"
-  | "INVALID_KEY";
+  | "INVALID_KEY"
+  | "BUDGET_EXCEEDED"
+  | "UNPRICED_MODEL"
+  | "THREAD_BUSY"
+  | "LEASE_LOST";
 
 /**
  * Base class of every error thrown by graphkeep. Check `code` (or `instanceof`) to branch on the condition.

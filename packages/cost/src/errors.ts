@@ -1,4 +1,4 @@
-import { GraphkeepError, type GraphkeepErrorCode } from "@graphkeep/core";
+import { GraphkeepError } from "@graphkeep/core";
 
 /** Codes of the errors this package adds to `GraphkeepErrorCode`. */
 export type CostErrorCode = "BUDGET_EXCEEDED" | "UNPRICED_MODEL";
@@ -37,7 +37,7 @@ export class BudgetExceededError extends GraphkeepError {
     requested: number;
   }) {
     super(
-      "BUDGET_EXCEEDED" satisfies CostErrorCode as unknown as GraphkeepErrorCode,
+      "BUDGET_EXCEEDED" satisfies CostErrorCode,
       `BudgetGuard: the ${d.scope} budget of "${d.key}" is exhausted: spent $${fmt(d.spent)} + in flight $${fmt(
         d.reserved,
       )} + this call up to $${fmt(d.requested)} > limit $${fmt(d.limit)}; no request was sent. Raise the limit with guard.setLimits() and invoke(null, config) to resume`,
@@ -65,7 +65,7 @@ export class UnpricedModelError extends GraphkeepError {
 
   constructor(model: string) {
     super(
-      "UNPRICED_MODEL" satisfies CostErrorCode as unknown as GraphkeepErrorCode,
+      "UNPRICED_MODEL" satisfies CostErrorCode,
       `BudgetGuard: no price is known for model "${model}", so its cost cannot be bounded; add it to PriceTable overrides or pass unpriced: "allow"`,
     );
     this.name = "UnpricedModelError";
@@ -75,12 +75,12 @@ export class UnpricedModelError extends GraphkeepError {
 
 /** True when `e` is a {@link BudgetExceededError}. */
 export function isBudgetExceededError(e: unknown): e is BudgetExceededError {
-  return e instanceof GraphkeepError && (e.code as string) === "BUDGET_EXCEEDED";
+  return e instanceof GraphkeepError && e.code === "BUDGET_EXCEEDED";
 }
 
 /** True when `e` is an {@link UnpricedModelError}. */
 export function isUnpricedModelError(e: unknown): e is UnpricedModelError {
-  return e instanceof GraphkeepError && (e.code as string) === "UNPRICED_MODEL";
+  return e instanceof GraphkeepError && e.code === "UNPRICED_MODEL";
 }
 
 function fmt(usd: number): string {

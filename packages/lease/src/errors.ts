@@ -1,4 +1,4 @@
-import { GraphkeepError, type GraphkeepErrorCode } from "@graphkeep/core";
+import { GraphkeepError } from "@graphkeep/core";
 
 /** Codes of the errors this package adds to `GraphkeepErrorCode`. */
 export type LeaseErrorCode = "THREAD_BUSY" | "LEASE_LOST";
@@ -19,7 +19,7 @@ export class ThreadBusyError extends GraphkeepError {
 
   constructor(threadId: string, holder: string | undefined, expiresAt: Date | undefined) {
     super(
-      "THREAD_BUSY" satisfies LeaseErrorCode as unknown as GraphkeepErrorCode,
+      "THREAD_BUSY" satisfies LeaseErrorCode,
       `lease: thread "${threadId}" is busy: another run (${holder ?? "unknown owner"}) holds its lease${
         expiresAt ? ` until ${expiresAt.toISOString()}` : ""
       }; retry later or pass { onBusy: "wait", waitMs }`,
@@ -48,7 +48,7 @@ export class LeaseLostError extends GraphkeepError {
 
   constructor(threadId: string, token: number, currentToken: number | undefined, detail?: string) {
     super(
-      "LEASE_LOST" satisfies LeaseErrorCode as unknown as GraphkeepErrorCode,
+      "LEASE_LOST" satisfies LeaseErrorCode,
       `lease: the run on thread "${threadId}" lost its lease (token ${token}${
         currentToken !== undefined ? `, current token ${currentToken}` : ""
       })${detail ? `: ${detail}` : ""}; its writes are refused — another worker resumes the thread`,
@@ -62,10 +62,10 @@ export class LeaseLostError extends GraphkeepError {
 
 /** True when `e` is a {@link ThreadBusyError}. */
 export function isThreadBusyError(e: unknown): e is ThreadBusyError {
-  return e instanceof GraphkeepError && (e.code as string) === "THREAD_BUSY";
+  return e instanceof GraphkeepError && e.code === "THREAD_BUSY";
 }
 
 /** True when `e` is a {@link LeaseLostError}. */
 export function isLeaseLostError(e: unknown): e is LeaseLostError {
-  return e instanceof GraphkeepError && (e.code as string) === "LEASE_LOST";
+  return e instanceof GraphkeepError && e.code === "LEASE_LOST";
 }
