@@ -101,7 +101,7 @@ export class UnsupportedUrlError extends GraphkeepError {
   constructor(url: string) {
     super(
       "UNSUPPORTED_URL",
-      `KeyvSaver.fromUrl: unsupported URL "${redactUrl(url)}"; use memory:, sqlite://<path>, redis://, rediss://, postgres://, postgresql:// or mysql://`,
+      `KeyvSaver.fromUrl: unsupported URL "${redactUrl(url)}"; use memory:, sqlite://<path>, redis://, rediss://, redis+cluster://, postgres://, postgresql:// or mysql://`,
     );
     this.name = "UnsupportedUrlError";
   }

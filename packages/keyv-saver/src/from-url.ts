@@ -242,7 +242,10 @@ export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): 
     case "redis:":
     case "rediss:": {
       const { default: KeyvRedis } = await load<Module>("@keyv/redis");
-      const store = new (KeyvRedis as unknown as new (u: string) => KeyvStoreAdapter)(url);
+      // throwOnErrors: a failed command (OOM, READONLY replica) must fail the write, not read as done / not found
+      const store = new (KeyvRedis as unknown as new (u: string, o: object) => KeyvStoreAdapter)(url, {
+        throwOnErrors: true,
+      });
       return new Keyv({ store, namespace, useKeyPrefix: false });
     }
     case "redis+cluster:":
