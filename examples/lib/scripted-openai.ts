@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-// A local OpenAI-compatible chat server for the examples and the demo (the protocol of
-// test/helpers/fake-openai.ts), so they run without an API key. Replies come from a script (in order) or from a
-// function of the request.
+// A local OpenAI-compatible chat server for the examples, the demo and the tests (test/helpers/fake-openai.ts
+// re-exports it), so they run without an API key. Replies come from a script (in order) or from a function of
+// the request.
 
 /** Token counts the server reports for one reply (OpenAI's `usage`, with its detail objects). */
 export interface FakeUsage {
