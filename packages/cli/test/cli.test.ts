@@ -255,18 +255,30 @@ describe("graphkeep CLI on an encrypted store", () => {
 
 for (const b of backends.filter((x) => x.name === "redis" || x.name === "postgres")) {
   describe.skipIf(!!b.skip)(`graphkeep CLI on ${b.name}${b.skip ? ` — skipped: ${b.skip}` : ""}`, () => {
-    it("threads and history read what a graph wrote", async () => {
+    it("every command works on a server store: threads, history, show, diff, fork, cost, prune, stats", async () => {
       const namespace = `cli${randomUUID().slice(0, 8)}`;
+      const at = ["--store", b.url, "--namespace", namespace];
       // @keyv/postgres shares one pool per URL and the CLI closes its saver: write, close, then run the CLI
       const saver = await KeyvSaver.fromUrl(b.url, { namespace });
-      await graph(saver).invoke({ mode: "ok" }, { configurable: { thread_id: "remote" } });
+      await graph(withFakeCost(saver)).invoke({ mode: "ok" }, { configurable: { thread_id: "remote" } });
       await saver.close();
-      const t = await cli("threads", "--store", b.url, "--namespace", namespace, "--json");
+      const t = await cli("threads", ...at, "--json");
       expect(t.json()).toEqual([expect.objectContaining({ threadId: "remote", status: "done", checkpoints: 5 })]);
-      const h = await cli("history", "remote", "--store", b.url, "--namespace", namespace, "--json");
-      expect(h.json()).toHaveLength(5);
+      const h = (await cli("history", "remote", ...at, "--json")).json();
+      expect(h.map((r: { nodes: string[] }) => r.nodes)).toEqual([["review"], ["write"], ["plan"], [], ["(input)"]]);
+      expect((await cli("show", "remote", ...at, "--channel", "draft")).json()).toBe("outline + text");
+      const diff = (await cli("diff", "remote", h[2].checkpointId, h[0].checkpointId, ...at, "--json")).json();
+      expect(diff.changes.map((c: { channel: string }) => c.channel)).toEqual(["draft", "log"]);
+      const fork = await cli("fork", "remote", "--at", h[2].checkpointId, "--to", "remote-fork", ...at, "--json");
+      expect(fork.json()).toMatchObject({ checkpoints: 3 });
+      expect((await cli("show", "remote-fork", ...at)).json().values.log).toEqual(["planned"]);
+      expect((await cli("cost", "remote", ...at, "--json")).json().usd).toBeCloseTo(0.05, 6);
+      const pruned = (await cli("prune", "--keep-latest", "1", "--thread", "remote", ...at, "--json")).json();
+      expect(pruned.checkpointsDeleted).toBeGreaterThan(0);
+      expect((await cli("stats", ...at, "--json")).json()).toMatchObject({ threads: 2 });
       const cleanup = await KeyvSaver.fromUrl(b.url, { namespace });
       await cleanup.deleteThread("remote");
+      await cleanup.deleteThread("remote-fork");
       await cleanup.close();
     });
   });
