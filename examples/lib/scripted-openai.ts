@@ -190,7 +190,13 @@ export async function startFakeOpenAI(replies: FakeReply[] | FakeResponder = [])
         object: "chat.completion",
         created,
         model: body.model,
-        choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
+        // `n` choices of the same message, one usage for the request (as OpenAI reports it)
+        choices: Array.from({ length: typeof body.n === "number" && body.n > 1 ? body.n : 1 }, (_, index) => ({
+          index,
+          message,
+          logprobs: null,
+          finish_reason: finish,
+        })),
         usage,
       });
     })().catch((e: unknown) => {

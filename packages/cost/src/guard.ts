@@ -19,6 +19,11 @@ interface Check {
 type Verdict = { ok: true } | { ok: false; error: BudgetExceededError; next: Promise<void> | undefined };
 
 const EPSILON = 1e-12;
+/**
+ * A reservation whose call never reported an end (a stream abandoned outside any chain, a crashed handler) is
+ * dropped after this long, and a refused call waits at most this long for in-flight calls to settle.
+ */
+const STALE_MS = 120_000;
 const DEFAULTS = { warnAt: 0.8, defaultMaxTokens: 4096, charsPerToken: 4, unpriced: "refuse" as const };
 
 /**
@@ -45,7 +50,7 @@ export class BudgetGuard extends BaseCallbackHandler {
   readonly #settled = new Signal();
   /** USD held per scope id (`thread:<id>`, `tenant:<v>`) by calls in flight. */
   readonly #held = new Map<string, number>();
-  readonly #reservations = new Map<string, { usd: number; ids: string[] }>();
+  readonly #reservations = new Map<string, { usd: number; ids: string[]; parent: string | undefined; at: number }>();
   readonly #warned = new Set<string>();
 
   constructor(options: BudgetGuardOptions) {
@@ -116,7 +121,7 @@ export class BudgetGuard extends BaseCallbackHandler {
     _tags?: string[],
     metadata?: Rec,
   ) {
-    await this.#admit(this.#tracker._start(llm, messages, runId, parentRunId, extraParams, metadata));
+    await this.#admit(this.#tracker._start(llm, messages, runId, parentRunId, extraParams, metadata), parentRunId);
   }
 
   override async handleLLMStart(
@@ -128,7 +133,7 @@ export class BudgetGuard extends BaseCallbackHandler {
     _tags?: string[],
     metadata?: Rec,
   ) {
-    await this.#admit(this.#tracker._start(llm, prompts, runId, parentRunId, extraParams, metadata));
+    await this.#admit(this.#tracker._start(llm, prompts, runId, parentRunId, extraParams, metadata), parentRunId);
   }
 
   override async handleLLMEnd(output: LLMResult, runId: string, _p?: string, _t?: string[], extraParams?: Rec) {
@@ -141,6 +146,20 @@ export class BudgetGuard extends BaseCallbackHandler {
 
   override async handleLLMError(_err: unknown, runId: string) {
     await this.#release(runId);
+  }
+
+  // A model stream abandoned with `break` reports neither end nor error: its reservation is released when the
+  // run that made the call (a graph node, a chain) ends.
+  override async handleChainEnd(_outputs: unknown, runId: string) {
+    await this.#releaseChildren(runId);
+  }
+
+  override async handleChainError(_err: unknown, runId: string) {
+    await this.#releaseChildren(runId);
+  }
+
+  async #releaseChildren(parentRunId: string): Promise<void> {
+    for (const [callId, r] of this.#reservations) if (r.parent === parentRunId) await this.#release(callId);
   }
 
   #checks(ctx: CallContext): Check[] {
@@ -160,7 +179,7 @@ export class BudgetGuard extends BaseCallbackHandler {
     return checks;
   }
 
-  async #admit(ctx: CallContext): Promise<void> {
+  async #admit(ctx: CallContext, parent: string | undefined): Promise<void> {
     const checks = this.#checks(ctx);
     if (checks.length === 0) return;
     const estimate = {
@@ -172,16 +191,21 @@ export class BudgetGuard extends BaseCallbackHandler {
       if (this.#opts.unpriced === "allow") return;
       throw new UnpricedModelError(ctx.model);
     }
+    const giveUpAt = Date.now() + STALE_MS;
     for (;;) {
-      const verdict = await this.#mutex.run(() => this.#tryReserve(ctx.callId, checks, price.usd));
+      const verdict = await this.#mutex.run(() => this.#tryReserve(ctx.callId, parent, checks, price.usd));
       if (verdict.ok) return;
-      if (!verdict.next) throw verdict.error;
-      await verdict.next;
+      const wait = giveUpAt - Date.now();
+      if (!verdict.next || wait <= 0) throw verdict.error;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([verdict.next, new Promise<void>((r) => (timer = setTimeout(r, wait)))]);
+      clearTimeout(timer);
     }
   }
 
   /** Runs under the mutex: reads spend, and reserves `usd` in every scope or in none. */
-  async #tryReserve(callId: string, checks: Check[], usd: number): Promise<Verdict> {
+  async #tryReserve(callId: string, parent: string | undefined, checks: Check[], usd: number): Promise<Verdict> {
+    this.#dropStale();
     const spent = await Promise.all(
       checks.map((c) => this.#tracker.totals(c.scope === "thread" ? { threadId: c.key } : { tenant: c.key })),
     );
@@ -200,23 +224,36 @@ export class BudgetGuard extends BaseCallbackHandler {
     }
     const ids = checks.map((c) => `${c.scope}:${c.key}`);
     for (const id of ids) this.#held.set(id, (this.#held.get(id) ?? 0) + usd);
-    this.#reservations.set(callId, { usd, ids });
+    this.#reservations.set(callId, { usd, ids, parent, at: Date.now() });
     for (const w of warnings) this.#warn(w);
     return { ok: true };
   }
 
   #release(callId: string): Promise<void> {
     return this.#mutex.run(() => {
-      const r = this.#reservations.get(callId);
-      if (!r) return;
-      this.#reservations.delete(callId);
-      for (const id of r.ids) {
-        const left = (this.#held.get(id) ?? 0) - r.usd;
-        if (left > EPSILON) this.#held.set(id, left);
-        else this.#held.delete(id);
-      }
-      this.#settled.fire();
+      if (this.#unhold(callId)) this.#settled.fire();
     });
+  }
+
+  /** Removes a reservation and what it holds; runs under the mutex. */
+  #unhold(callId: string): boolean {
+    const r = this.#reservations.get(callId);
+    if (!r) return false;
+    this.#reservations.delete(callId);
+    for (const id of r.ids) {
+      const left = (this.#held.get(id) ?? 0) - r.usd;
+      if (left > EPSILON) this.#held.set(id, left);
+      else this.#held.delete(id);
+    }
+    return true;
+  }
+
+  /** Drops reservations of calls that never reported an end; runs under the mutex. */
+  #dropStale(): void {
+    const cutoff = Date.now() - STALE_MS;
+    let dropped = false;
+    for (const [callId, r] of this.#reservations) if (r.at < cutoff) dropped = this.#unhold(callId) || dropped;
+    if (dropped) this.#settled.fire();
   }
 
   #warn(w: BudgetWarning): void {

@@ -49,8 +49,8 @@ export function withCostMetadata<S extends BaseCheckpointSaver>(saver: S, tracke
   if ((saver as unknown as Record<symbol, unknown>)[WRAPPED] === true) {
     throw new InvalidArgumentError("withCostMetadata: this saver is already wrapped");
   }
-  /** Thread total at the last `put` of each thread in this process. */
-  const lastTotals = new Map<string, CostAmount>();
+  /** Thread total at the last `put` of each thread in this process, with that checkpoint's id. */
+  const lastTotals = new Map<string, { checkpointId: string; total: CostAmount }>();
   /** Spend of calls made during each superstep of each thread, not yet written to a checkpoint. */
   const steps = new Map<string, CostAmount>();
   tracker._subscribe((r) => {
@@ -62,10 +62,13 @@ export function withCostMetadata<S extends BaseCheckpointSaver>(saver: S, tracke
     if (steps.size > 10_000) steps.delete(steps.keys().next().value as string);
   });
 
-  /** The thread total at its previous checkpoint: in memory after the first put, else from its latest checkpoint. */
-  async function previousTotal(threadId: string): Promise<CostAmount> {
+  /**
+   * The thread total at its previous checkpoint: in memory when this process wrote the checkpoint the new one
+   * follows, else (another worker continued the thread, or a restart) from the thread's latest checkpoint.
+   */
+  async function previousTotal(threadId: string, parentId: unknown): Promise<CostAmount> {
     const known = lastTotals.get(threadId);
-    if (known) return known;
+    if (known && known.checkpointId === parentId) return known.total;
     const latest = await saver.getTuple({ configurable: { thread_id: threadId, checkpoint_ns: "" } });
     const cost = (latest?.metadata as { cost?: Partial<CheckpointCost> } | undefined)?.cost?.total;
     return { usd: Number(cost?.usd) || 0, tokens: Number(cost?.tokens) || 0 };
@@ -83,7 +86,7 @@ export function withCostMetadata<S extends BaseCheckpointSaver>(saver: S, tracke
     if (typeof threadId !== "string" || threadId === "" || ns !== "") {
       return saver.put(config, checkpoint, metadata, newVersions);
     }
-    const before = await previousTotal(threadId);
+    const before = await previousTotal(threadId, config.configurable?.checkpoint_id);
     let step: CostAmount = { usd: 0, tokens: 0 };
     if (metadata?.source === "loop" && typeof metadata.step === "number") {
       for (const key of [`${threadId}\u0000${metadata.step}`, `${threadId}\u0000*`]) {
@@ -95,7 +98,7 @@ export function withCostMetadata<S extends BaseCheckpointSaver>(saver: S, tracke
     }
     const total = { usd: before.usd + step.usd, tokens: before.tokens + step.tokens };
     if (lastTotals.size > 10_000) lastTotals.clear();
-    lastTotals.set(threadId, total);
+    lastTotals.set(threadId, { checkpointId: checkpoint.id, total });
     const cost: CheckpointCost = { step, total };
     return saver.put(config, checkpoint, { ...metadata, cost } as CheckpointMetadata, newVersions);
   }

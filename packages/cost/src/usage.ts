@@ -65,16 +65,29 @@ export function readUsage(output: LLMResult, extraParams?: Rec): ReadUsage {
   let savedUsage: TokenUsage | undefined;
   let model: string | undefined;
   let cached = extraParams?.cached === true;
-  for (const gen of output.generations.flat()) {
-    const message = (gen as { message?: unknown }).message;
-    if (!isRec(message)) continue;
-    usage = add(usage, fromUsageMetadata(message.usage_metadata));
-    const meta = isRec(message.response_metadata) ? message.response_metadata : {};
-    const name = meta.model_name ?? meta.model;
-    if (typeof name === "string" && name !== "") model ??= name;
-    if (isRec(meta.cache) && meta.cache.hit === true) {
-      cached = true;
-      savedUsage = add(savedUsage, fromUsageMetadata(meta.cache.savedUsage));
+  // generations[i] are the choices (n > 1) of prompt i: providers report one usage per request and LangChain
+  // copies it onto every choice, so take it once per prompt
+  for (const choices of output.generations) {
+    let counted = false;
+    let savedCounted = false;
+    for (const gen of choices) {
+      const message = (gen as { message?: unknown }).message;
+      if (!isRec(message)) continue;
+      const u = fromUsageMetadata(message.usage_metadata);
+      if (!counted && u !== undefined) {
+        usage = add(usage, u);
+        counted = true;
+      }
+      const meta = isRec(message.response_metadata) ? message.response_metadata : {};
+      const name = meta.model_name ?? meta.model;
+      if (typeof name === "string" && name !== "") model ??= name;
+      if (isRec(meta.cache) && meta.cache.hit === true) {
+        cached = true;
+        if (!savedCounted) {
+          savedUsage = add(savedUsage, fromUsageMetadata(meta.cache.savedUsage));
+          savedCounted = true;
+        }
+      }
     }
   }
   if (usage === undefined && !cached) usage = fromTokenUsage(output.llmOutput);

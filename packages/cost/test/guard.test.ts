@@ -53,6 +53,28 @@ describe("BudgetGuard", () => {
     return { graph, runs };
   }
 
+  it("a model stream abandoned with break inside a node releases its reservation when the node ends", async () => {
+    const tracker = new CostTracker({ store });
+    // $0.01 limit; one call reserves ≈ $0.006 (maxTokens 600 at $10/M): two at once would not fit
+    const guard = new BudgetGuard({ tracker, limits: { thread: 0.01 } });
+    const model = chat(fake, { maxTokens: 600 });
+    const graph = new StateGraph(State)
+      .addNode("peek", async (_s, c) => {
+        for await (const _ of await model.stream("long answer", c)) break;
+        return { n: 1 };
+      })
+      .addNode("answer", async (_s, c) => ({ items: [String((await model.invoke("short answer", c)).content)] }))
+      .addEdge(START, "peek")
+      .addEdge("peek", "answer")
+      .addEdge("answer", END)
+      .compile({ checkpointer: new MemorySaver() });
+    fake.enqueue({ content: "a long answer in many words", usage: { prompt: 10, completion: 5 } }, { content: "ok" });
+    const config = { configurable: { thread_id: uid() }, callbacks: [tracker, guard] };
+    const out = await graph.invoke({}, config);
+    expect(out.items).toEqual(["ok"]);
+    expect(guard.reserved({ threadId: config.configurable.thread_id })).toBe(0);
+  });
+
   it("with $0.01 and 10 parallel Send tasks of $0.004, at most 2 requests are sent; raising the budget resumes without re-running completed work", async () => {
     fake.enqueue(
       ...Array.from({ length: 10 }, (_, i) => ({

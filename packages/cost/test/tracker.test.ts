@@ -73,6 +73,20 @@ describe("CostTracker", () => {
     ]);
   });
 
+  it("counts the usage of a request with n > 1 choices once (LangChain copies it onto every choice)", async () => {
+    const tracker = new CostTracker({ store });
+    fake.enqueue({ content: "same", usage: { prompt: 1000, completion: 100 } });
+    const threadId = uid();
+    const out = await chat(fake, { n: 2 }).generate([["Two takes, please"]], {
+      callbacks: [tracker],
+      metadata: { thread_id: threadId },
+    });
+    expect(out.generations[0]).toHaveLength(2);
+    const t = await tracker.totals({ threadId });
+    expect(t).toMatchObject({ calls: 1, inputTokens: 1000, outputTokens: 100 });
+    expect(t.usd).toBeCloseTo(gpt4oCost(1000, 0, 100), 12);
+  });
+
   it("counts a @graphkeep/llm-cache hit as $0 and its avoided cost as saved", async () => {
     fake.enqueue({ content: "cached answer", usage: { prompt: 1000, cached: 0, completion: 500 } });
     const tracker = new CostTracker({ store });
