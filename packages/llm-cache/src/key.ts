@@ -115,10 +115,12 @@ export function normalizeLlmKey(llmKey: string): string {
 }
 
 /**
- * LangChain's prompt string (`getBufferString`) shows image, audio, video and file blocks only as these markers, so
- * two prompts with different images would share a key. Such prompts are not cached.
+ * LangChain's prompt string (`getBufferString`) shows every non-text content block only as `[<type>]` (`[image]`,
+ * `[audio]`, `[file]`, Anthropic's `[document]`, Google's `[media]`…), so two prompts with different images or PDFs
+ * would share a key. A prompt with anything that looks like such a marker is not cached (text such as `[x]` costs a
+ * miss, never a wrong answer); `cache.wrap(model)` keys on the blocks themselves and caches them.
  */
-const OPAQUE_BLOCK = /\[(?:image|audio|video|file|text-plain file)\]/;
+const OPAQUE_BLOCK = /\[[a-z][\w -]*\]/i;
 
 /** True when the prompt string can stand for its messages: no media block hidden behind a placeholder. */
 export function isCacheablePrompt(prompt: string): boolean {

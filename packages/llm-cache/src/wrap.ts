@@ -3,7 +3,7 @@ import { CallbackManager } from "@langchain/core/callbacks/manager";
 import type { BaseLanguageModelInput } from "@langchain/core/language_models/base";
 import { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { AIMessage, AIMessageChunk, type BaseMessage, isAIMessage } from "@langchain/core/messages";
-import type { ChatGeneration, Generation } from "@langchain/core/outputs";
+import { type ChatGeneration, ChatGenerationChunk, type Generation } from "@langchain/core/outputs";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { type CallScope, callScope } from "./context.js";
 import type { KeyvLLMCache } from "./llm-cache.js";
@@ -141,7 +141,11 @@ async function* cachedStream(
         runConfig.runName,
       )) ?? [];
     for (const chunk of replayChunks(generation, hit.chunks)) {
-      if (typeof chunk.content === "string" && chunk.content !== "") await run?.handleLLMNewToken(chunk.content);
+      // with the chunk, as a live stream reports it: LangGraph's "messages" mode streams it once, id included
+      const text = typeof chunk.content === "string" ? chunk.content : "";
+      await run?.handleLLMNewToken(text, undefined, undefined, undefined, undefined, {
+        chunk: new ChatGenerationChunk({ text, message: chunk }),
+      });
       yield chunk;
     }
     await run?.handleLLMEnd({ generations: [[generation]] }, undefined, undefined, undefined, { cached: true });

@@ -330,6 +330,21 @@ for (const b of backends) {
       expect(llm.requests).toHaveLength(2);
     });
 
+    it("prompts with any non-text block (a PDF document, a media block) are never cached without wrap", async () => {
+      const cache = new KeyvLLMCache(keyv);
+      const doc = (name: string) =>
+        new HumanMessage({
+          content: [
+            { type: "text", text: "Summarize this document" },
+            { type: "document", source: { type: "base64", media_type: "application/pdf", data: name } },
+          ] as never,
+        });
+      llm.enqueue({ content: "contract summary" }, { content: "invoice summary" });
+      expect((await chat(cache).invoke([doc("Y29udHJhY3Q=")])).content).toBe("contract summary");
+      expect((await chat(cache).invoke([doc("aW52b2ljZQ==")])).content).toBe("invoice summary");
+      expect(cache.stats().hits).toBe(0);
+    });
+
     it("entries expire after the ttl", async () => {
       const cache = new KeyvLLMCache(keyv, { ttl: "1s" });
       llm.enqueue({ content: "fresh" }, { content: "after expiry" });

@@ -105,6 +105,33 @@ for (const b of backends) {
       expect(sent()).toBe(3);
     });
 
+    it('a replayed stream looks like the live one in LangGraph\'s streamMode "messages" (no duplicate text)', async () => {
+      const cache = new KeyvLLMCache(keyv);
+      const m = model(cache);
+      const graph = new StateGraph(MessagesAnnotation)
+        .addNode("llm", async (st, config) => {
+          let whole: AIMessageChunk | undefined;
+          for await (const c of await m.stream(st.messages, config)) whole = whole ? whole.concat(c) : c;
+          return { messages: [whole as AIMessageChunk] };
+        })
+        .addEdge(START, "llm")
+        .addEdge("llm", END)
+        .compile();
+      const pieces = async () => {
+        const out: string[] = [];
+        const input = { messages: [new HumanMessage("Stream me")] };
+        for await (const [chunk] of await graph.stream(input, { streamMode: "messages" }))
+          out.push(String(chunk.content));
+        return out.filter((p) => p !== "");
+      };
+      llm.enqueue({ content: "Let me look that up." });
+      const live = await pieces();
+      const replayed = await pieces();
+      expect(sent()).toBe(1);
+      expect(replayed).toEqual(live);
+      expect(live.join("")).toBe("Let me look that up.");
+    });
+
     it("keys come from the messages: another image is another entry, the same image is a hit", async () => {
       const cache = new KeyvLLMCache(keyv);
       const picture = (url: string) =>
