@@ -71,9 +71,12 @@ export interface FailoverEvents {
   scanError: [{ error: unknown }];
 }
 
+/** The task id LangGraph stores a task-less `Command({ resume })` under. */
+const NULL_TASK_ID = "00000000-0000-0000-0000-000000000000";
+
 interface StateLike {
   next?: readonly string[];
-  tasks?: ReadonlyArray<{ interrupts?: readonly unknown[] }>;
+  tasks?: ReadonlyArray<{ id?: string; interrupts?: readonly unknown[] }>;
 }
 
 /**
@@ -261,14 +264,28 @@ export class FailoverWatchdog<G extends LeasableGraph = LeasableGraph> extends E
 
   async #nothingToDo(threadId: string): Promise<FailoverEvents["skipped"][0]["reason"] | undefined> {
     const config = { configurable: { thread_id: threadId } };
+    // a task whose interrupt was answered (Command({ resume }) stored a __resume__ write) and whose worker died
+    // before the task finished is work left, not a human pause
+    const answered = new Set<string>();
     if (this.#saver) {
       const tuple = await this.#saver.getTuple(config);
       if (!tuple) return "no-checkpoint";
-      if (tuple.pendingWrites?.some((w) => w[1] === "__interrupt__")) return "interrupted";
+      const writes = tuple.pendingWrites ?? [];
+      for (const [taskId, channel] of writes) if (channel === "__resume__") answered.add(taskId);
+      // Command({ resume }) without a task map answers every interrupt: LangGraph stores it under the null task id
+      if (answered.has(NULL_TASK_ID)) answered.add("*");
+      const open = (taskId: string) => !answered.has(taskId) && !answered.has("*");
+      if (writes.some(([taskId, channel]) => channel === "__interrupt__" && open(taskId))) return "interrupted";
     }
     const getState = this.#graph.getState as unknown as (c: typeof config) => Promise<StateLike>;
     const state = await getState.call(this.#graph, config);
-    if (state.tasks?.some((t) => (t.interrupts?.length ?? 0) > 0)) return "interrupted";
+    if (
+      state.tasks?.some(
+        (t) => (t.interrupts?.length ?? 0) > 0 && !answered.has("*") && !(t.id !== undefined && answered.has(t.id)),
+      )
+    ) {
+      return "interrupted";
+    }
     // a compile-time breakpoint before a next node: the run stopped there for a human
     const before = (this.#graph as { interruptBefore?: unknown }).interruptBefore;
     if (before === "*" || (Array.isArray(before) && state.next?.some((n) => before.includes(n)))) return "interrupted";

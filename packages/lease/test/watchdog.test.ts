@@ -141,3 +141,48 @@ describe("FailoverWatchdog attempts", () => {
     expect(() => new FailoverWatchdog({ lease, graph, backoff: { initialMs: 0 } })).toThrow(/backoff/);
   });
 });
+
+describe("FailoverWatchdog and answered interrupts", () => {
+  it("resumes a thread whose worker died after the human answered (a __resume__ write is stored)", async () => {
+    const { Annotation, Command, END, interrupt, START, StateGraph } = await import("@langchain/langgraph");
+    const lease = memoryLease({ ttlMs: 300, heartbeatMs: 100 });
+    const saver = await KeyvSaver.fromUrl("memory:");
+    let hang = true;
+    const State = Annotation.Root({ answer: Annotation<string>({ reducer: (_a, b) => b, default: () => "" }) });
+    const graph = new StateGraph(State)
+      .addNode("ask", async () => {
+        const answer = interrupt("approve?") as string;
+        if (hang) {
+          hang = false;
+          await new Promise(() => undefined); // the worker dies here: the task never finishes
+        }
+        return { answer };
+      })
+      .addEdge(START, "ask")
+      .addEdge("ask", END)
+      .compile({ checkpointer: saver });
+    const first = await lease.acquire("t");
+    await graph.invoke({}, { configurable: { thread_id: "t", __graphkeep_fence: first.token } });
+    await lease.release(first, { state: "done" });
+    const second = await lease.acquire("t");
+    void graph.invoke(new Command({ resume: "yes" }), {
+      configurable: { thread_id: "t", __graphkeep_fence: second.token },
+    });
+    await sleep(50);
+    expect((await saver.getTuple({ configurable: { thread_id: "t" } }))?.pendingWrites?.map((w) => w[1])).toContain(
+      "__resume__",
+    );
+    const events: string[] = [];
+    const watchdog = new FailoverWatchdog({ lease, graph, saver, intervalMs: 50 });
+    watchdog.on("skipped", (e) => events.push(`skipped ${e.reason}`));
+    watchdog.on("resumed", () => events.push("resumed"));
+    await sleep(second.expiresAt.getTime() - Date.now() + 20);
+    watchdog.start();
+    await sleep(400);
+    await watchdog.stop();
+    expect(events).toEqual(["resumed"]);
+    expect((await graph.getState({ configurable: { thread_id: "t" } })).values.answer).toBe("yes");
+    await lease.close();
+    await saver.close();
+  });
+});
