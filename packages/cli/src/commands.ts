@@ -198,7 +198,10 @@ export async function forkCommand(
   }
   let config: RunnableConfig = rootConfig(o.to);
   for (const t of chain) {
-    config = await saver.put(config, t.checkpoint, t.metadata ?? ({} as never), t.checkpoint.channel_versions);
+    // recorded cost stays with the source thread (the fork has spent nothing yet); the origin is noted instead
+    const { cost: _cost, ...metadata } = (t.metadata ?? {}) as Record<string, unknown>;
+    const forked = { ...metadata, forked_from: { thread_id: threadId, checkpoint_id: t.checkpoint.id } };
+    config = await saver.put(config, t.checkpoint, forked as never, t.checkpoint.channel_versions);
     // the writes of tasks that ran from --at are left behind, so the fork re-runs them (the point of a what-if)
     if (t === at) continue;
     const byTask = new Map<string, Array<[string, unknown]>>();

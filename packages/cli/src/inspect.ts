@@ -14,11 +14,16 @@ export function statusOf(tuple: CheckpointTuple): ThreadStatus {
   const versions = tuple.checkpoint.channel_versions ?? {};
   const seen = tuple.checkpoint.versions_seen ?? {};
   const pending = Object.keys(values).some((ch) => {
+    // Send packets waiting for their node
+    if (ch === "__pregel_tasks") return Array.isArray(values[ch]) && (values[ch] as unknown[]).length > 0;
+    // edges to a node (branch:to:<node>), the input (__start__), and join barriers (join:<a>+<b>:<node>)
     const node = ch.startsWith("branch:to:")
       ? ch.slice("branch:to:".length)
       : ch === "__start__"
         ? "__start__"
-        : undefined;
+        : ch.startsWith("join:")
+          ? ch.slice(ch.lastIndexOf(":") + 1)
+          : undefined;
     if (node === undefined) return false;
     const v = versions[ch];
     const s = seen[node]?.[ch];

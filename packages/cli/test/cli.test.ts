@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { main } from "@graphkeep/cli";
 import { KeyvSaver } from "@graphkeep/keyv-saver";
 import { compressed, encrypted } from "@graphkeep/serde";
-import { Annotation, END, interrupt, START, StateGraph } from "@langchain/langgraph";
+import { Annotation, END, interrupt, Send, START, StateGraph } from "@langchain/langgraph";
 import { type BaseCheckpointSaver, JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends } from "../../../test/helpers/backends.js";
@@ -155,6 +155,9 @@ describe("graphkeep CLI on a SQLite store written by a real graph", () => {
     expect(resumed.log).toEqual(["planned", "written", "reviewed"]);
     expect(resumed.draft).toBe("a what-if outline + text");
     expect((await history(ids.done)).length).toBe(5);
+    // the fork has spent nothing: recorded cost stays with the source, the origin is noted
+    const forkRows = (await history(to)) as Array<{ totalUsd?: number }>;
+    expect(forkRows.filter((r) => r.totalUsd !== undefined)).toEqual([]);
     // forking onto an existing thread is refused, nothing is overwritten
     const again = await cli("fork", ids.done, "--at", afterPlan, "--to", to, "--store", store);
     expect(again.code).toBe(1);
@@ -165,6 +168,35 @@ describe("graphkeep CLI on a SQLite store written by a real graph", () => {
     const r = (await cli("cost", ids.done, "--store", store, "--json")).json();
     expect(r.usd).toBeCloseTo(0.05, 6);
     expect(r.byNode).toMatchObject({ plan: 0.01, write: 0.01, review: 0.01 });
+  });
+
+  it("a run paused before a join node or before Send tasks has work left: status running, not done", async () => {
+    const S = Annotation.Root({ items: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }) });
+    const join = new StateGraph(S)
+      .addNode("a", () => ({ items: ["a"] }))
+      .addNode("x", () => ({ items: ["x"] }))
+      .addNode("b", () => ({ items: ["b"] }))
+      .addEdge(START, "a")
+      .addEdge(START, "x")
+      .addEdge(["a", "x"], "b")
+      .addEdge("b", END)
+      .compile({ checkpointer: saver, interruptBefore: ["b"] });
+    await join.invoke({}, { configurable: { thread_id: "t-join" } });
+    const fan = new StateGraph(S)
+      .addNode("plan", () => ({ items: ["plan"] }))
+      .addNode("w", (s: { i?: number }) => ({ items: [`w${s.i}`] }))
+      .addEdge(START, "plan")
+      .addConditionalEdges("plan", () => [new Send("w", { i: 1 }), new Send("w", { i: 2 })])
+      .addEdge("w", END)
+      .compile({ checkpointer: saver, interruptBefore: ["w"] });
+    await fan.invoke({}, { configurable: { thread_id: "t-send" } });
+    expect((await join.getState({ configurable: { thread_id: "t-join" } })).next).toEqual(["b"]);
+    const rows = (await cli("threads", "--store", store, "--json")).json() as Array<{
+      threadId: string;
+      status: string;
+    }>;
+    expect(rows.find((r) => r.threadId === "t-join")?.status).toBe("running");
+    expect(rows.find((r) => r.threadId === "t-send")?.status).toBe("running");
   });
 
   it("unknown threads and checkpoints are errors (exit 1); bad usage exits 2", async () => {
