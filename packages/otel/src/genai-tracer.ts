@@ -103,7 +103,14 @@ interface RunEntry {
   start: number;
   /** metric attributes of a model call (undefined for other runs) */
   model?: Attributes;
+  /** the LangChain run that started this one */
+  parentRunId?: string | undefined;
 }
+
+/** Open runs kept at most; past it the oldest is ended as abandoned (a shared tracer must not grow forever). */
+const MAX_OPEN_RUNS = 10_000;
+/** Set on a span ended because its run never reported an end (a model stream abandoned with `break`). */
+const ATTR_ABANDONED = "graphkeep.abandoned";
 
 type Metadata = Record<string, unknown> | undefined;
 
@@ -156,15 +163,35 @@ export class GenAITracer extends BaseCallbackHandler {
     return (parentRunId !== undefined ? this.#runs.get(parentRunId)?.ctx : undefined) ?? context.active();
   }
 
-  #open(runId: string, parent: Context, name: string, kind: SpanKind, attributes: Attributes, model?: Attributes) {
+  #open(
+    runId: string,
+    parent: Context,
+    name: string,
+    kind: SpanKind,
+    attributes: Attributes,
+    model?: Attributes,
+    parentRunId?: string,
+  ) {
+    if (this.#runs.size >= MAX_OPEN_RUNS) {
+      const oldest = this.#runs.keys().next().value;
+      if (oldest !== undefined) this.#abandon(oldest);
+    }
     const span = this.#telemetry.tracer().startSpan(name, { kind, attributes }, parent);
-    this.#runs.set(runId, { span, ctx: trace.setSpan(parent, span), start: performance.now(), model });
+    this.#runs.set(runId, { span, ctx: trace.setSpan(parent, span), start: performance.now(), model, parentRunId });
+  }
+
+  /** Ends a run that will never report its end. */
+  #abandon(runId: string): void {
+    this.#runs.get(runId)?.span?.setAttribute(ATTR_ABANDONED, true);
+    this.#close(runId);
   }
 
   #close(runId: string, error?: unknown, failed = false): RunEntry | undefined {
     const run = this.#runs.get(runId);
     if (!run) return undefined;
     this.#runs.delete(runId);
+    // LangChain reports no end for a model stream abandoned with `break`: end it with the run that made the call
+    for (const [id, child] of this.#runs) if (child.parentRunId === runId) this.#abandon(id);
     if (run.span) {
       if (failed) {
         if (isInterrupt(error)) run.span.setAttribute(ATTR_INTERRUPTED, true);
@@ -231,7 +258,7 @@ export class GenAITracer extends BaseCallbackHandler {
       if (step !== undefined) attrs[ATTR_STEP] = step;
       const thread = str(metadata?.thread_id);
       if (thread !== undefined) attrs[ATTR_THREAD_ID] = thread;
-      this.#open(runId, parent, `node ${node}`, SpanKind.INTERNAL, attrs);
+      this.#open(runId, parent, `node ${node}`, SpanKind.INTERNAL, attrs, undefined, parentRunId);
     });
   }
 
@@ -306,7 +333,7 @@ export class GenAITracer extends BaseCallbackHandler {
       );
     }
     const name = model === undefined ? operation : `${operation} ${model}`;
-    this.#open(runId, this.#parent(parentRunId), name, SpanKind.CLIENT, attrs, metricAttrs);
+    this.#open(runId, this.#parent(parentRunId), name, SpanKind.CLIENT, attrs, metricAttrs, parentRunId);
   }
 
   override handleLLMEnd(output: LLMResult, runId: string): void {
@@ -393,6 +420,8 @@ export class GenAITracer extends BaseCallbackHandler {
         `${GEN_AI_OPERATION_EXECUTE_TOOL} ${name}`,
         SpanKind.INTERNAL,
         attrs,
+        undefined,
+        parentRunId,
       );
     });
   }

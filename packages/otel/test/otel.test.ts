@@ -403,3 +403,27 @@ describe.skipIf(!!redis?.skip && !REQUIRE_SERVICES)("instrumentSaver on a KeyvSa
     await saver.close();
   });
 });
+
+describe("runs that never report an end", () => {
+  it("ends the chat span of a model stream abandoned with break when its node ends, marked abandoned", async () => {
+    const { END, MessagesAnnotation, START, StateGraph } = await import("@langchain/langgraph");
+    const { ChatOpenAI } = await import("@langchain/openai");
+    const model = new ChatOpenAI({ model: "gpt-4o-mini", apiKey: "test", configuration: { baseURL: fake.baseURL } });
+    const graph = new StateGraph(MessagesAnnotation)
+      .addNode("peek", async (s, config) => {
+        for await (const _ of await model.stream(s.messages, config)) break;
+        return { messages: [new AIMessage("peeked")] };
+      })
+      .addEdge(START, "peek")
+      .addEdge("peek", END)
+      .compile({ checkpointer: new MemorySaver() });
+    fake.enqueue({ content: "a long answer that nobody reads to the end" });
+    await graph.invoke(
+      { messages: [new HumanMessage("hi")] },
+      { configurable: { thread_id: tid() }, callbacks: [new GenAITracer()] },
+    );
+    const chat = one(finished(), "chat gpt-4o-mini");
+    expect(chat.attributes["graphkeep.abandoned"]).toBe(true);
+    expect(parentOf(chat)).toBe(one(finished(), "node peek").spanContext().spanId);
+  });
+});
