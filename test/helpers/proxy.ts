@@ -8,6 +8,8 @@ export class TcpProxy {
   #server: Server | undefined;
   #sockets = new Set<Socket>();
   port = 0;
+  /** Milliseconds every server answer is held back (a slow store that still answers). */
+  delayMs = 0;
 
   constructor(
     readonly targetHost: string,
@@ -30,7 +32,16 @@ export class TcpProxy {
       client.on("close", drop);
       upstream.on("close", drop);
       client.pipe(upstream);
-      upstream.pipe(client);
+      // answers keep their order whatever the delay (a reordered reply would corrupt the protocol stream)
+      let queue = Promise.resolve();
+      upstream.on("data", (chunk: Buffer) => {
+        const delay = this.delayMs;
+        queue = queue
+          .then(() => (delay > 0 ? new Promise<void>((r) => setTimeout(r, delay)) : undefined))
+          .then(() => {
+            if (client.writable) client.write(chunk);
+          });
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

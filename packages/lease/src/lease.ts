@@ -125,16 +125,33 @@ export class Lease implements LeaseStore {
     }
   }
 
+  /**
+   * Runs a backend acquire under the timeout; when the caller gets a timeout or failure but the store took the
+   * lease anyway (a slow answer), the lease is handed back at once, so no "ghost" run holds the thread or is
+   * later resumed by a watchdog.
+   */
+  async #acquireOp(operation: string, t: string, mode: "run" | "takeover") {
+    const call = this.#backend.acquire(t, this.owner, this.ttlMs, mode);
+    try {
+      return await this.#op(operation, () => call);
+    } catch (e) {
+      void call
+        .then((late) => (late.ok ? this.#backend.release(t, this.owner, late.token, { state: "done" }) : undefined))
+        .catch(() => undefined);
+      throw e;
+    }
+  }
+
   async acquire(threadId: string): Promise<LeaseHandle> {
     const t = checkThreadId("acquire", threadId);
-    const r = await this.#op("acquire", () => this.#backend.acquire(t, this.owner, this.ttlMs, "run"));
+    const r = await this.#acquireOp("acquire", t, "run");
     if (!r.ok) throw new ThreadBusyError(t, r.holder?.owner, r.holder?.expiresAt);
     return { threadId: t, owner: this.owner, token: r.token, expiresAt: r.expiresAt, attempts: r.attempts };
   }
 
   async takeOver(threadId: string): Promise<LeaseHandle | undefined> {
     const t = checkThreadId("takeOver", threadId);
-    const r = await this.#op("takeOver", () => this.#backend.acquire(t, this.owner, this.ttlMs, "takeover"));
+    const r = await this.#acquireOp("takeOver", t, "takeover");
     if (!r.ok) return undefined;
     return { threadId: t, owner: this.owner, token: r.token, expiresAt: r.expiresAt, attempts: r.attempts };
   }
@@ -144,7 +161,7 @@ export class Lease implements LeaseStore {
       this.#backend.extend(handle.threadId, handle.owner, handle.token, this.ttlMs),
     );
     if (at === undefined) {
-      const info = await this.#backend.info(handle.threadId).catch(() => undefined);
+      const info = await this.#op("info", () => this.#backend.info(handle.threadId)).catch(() => undefined);
       throw new LeaseLostError(
         handle.threadId,
         handle.token,
@@ -156,7 +173,7 @@ export class Lease implements LeaseStore {
     return handle;
   }
 
-  release(handle: LeaseHandle, outcome: ReleaseOutcome = { state: "done" }): Promise<boolean> {
+  async release(handle: LeaseHandle, outcome: ReleaseOutcome = { state: "done" }): Promise<boolean> {
     if (outcome.state === "retry" && !(Number.isFinite(outcome.retryInMs) && outcome.retryInMs >= 1)) {
       throw new InvalidArgumentError("lease.release: retryInMs must be a number of milliseconds >= 1");
     }

@@ -138,7 +138,13 @@ export class FailoverWatchdog<G extends LeasableGraph = LeasableGraph> extends E
         );
       }
       this.#backoff = (attempt) => Math.min(maxMs, initialMs * factor ** Math.max(0, attempt - 1));
-    } else this.#backoff = (attempt) => Math.max(1, Number(b(attempt)) || 1);
+    } else {
+      // a user backoff returning Infinity/NaN/negative must not make the release fail: clamp to [1 ms, 1 day]
+      this.#backoff = (attempt) => {
+        const ms = Number(b(attempt));
+        return Number.isFinite(ms) ? Math.min(86_400_000, Math.max(1, ms)) : 1;
+      };
+    }
     this.#lease = o.lease;
     this.#graph = o.graph;
     this.#saver = o.saver;

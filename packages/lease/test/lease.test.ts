@@ -1,4 +1,5 @@
 import { InvalidArgumentError, isStoreUnavailableError } from "@graphkeep/core";
+import { TcpProxy } from "../../../test/helpers/proxy.js";
 import {
   isLeaseLostError,
   isThreadBusyError,
@@ -9,7 +10,7 @@ import {
   StoreUnavailableError,
   ThreadBusyError,
 } from "../src/index.js";
-import { leaseBackends, sleep, suffix } from "./stores.js";
+import { dropRedisPrefix, leaseBackends, skipOf, sleep, suffix } from "./stores.js";
 
 for (const backend of leaseBackends) {
   describe.skipIf(!!backend.skip)(`${backend.name} lease store`, () => {
@@ -157,4 +158,35 @@ describe("lease store options", () => {
     await r.close();
     await p.close();
   });
+
+  it.skipIf(!!skipOf("redis"))(
+    "an acquire that times out but lands late on the store hands the lease back (no ghost run)",
+    async () => {
+      const target = new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+      const proxy = new TcpProxy(target.hostname, Number(target.port || 6379));
+      await proxy.start();
+      const prefix = `gkghost:${suffix()}`;
+      const lease = redisLease({
+        url: `redis://127.0.0.1:${proxy.port}`,
+        keyPrefix: prefix,
+        ttlMs: 10_000,
+        heartbeatMs: 1000,
+        operationTimeoutMs: 300,
+      });
+      try {
+        expect(await lease.info("warm-up")).toBeUndefined(); // connected
+        proxy.delayMs = 600;
+        const late = await lease.acquire("g").catch((e: unknown) => e);
+        expect(isStoreUnavailableError(late)).toBe(true);
+        await sleep(1500); // the acquire lands, then the hand-back
+        proxy.delayMs = 0;
+        const again = await lease.acquire("g"); // not ThreadBusyError for the next 10 s
+        await lease.release(again);
+      } finally {
+        await lease.close();
+        await proxy.stop();
+        await dropRedisPrefix(prefix);
+      }
+    },
+  );
 });
