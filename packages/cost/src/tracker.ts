@@ -41,6 +41,7 @@ export class CostTracker extends BaseCallbackHandler {
   readonly #ends = new Map<string, Promise<CostRecord | undefined>>();
   readonly #warned = new Set<string>();
   readonly #listeners = new Set<(record: CostRecord) => void>();
+  readonly #timeout: number;
 
   constructor(options: CostTrackerOptions) {
     super();
@@ -61,6 +62,29 @@ export class CostTracker extends BaseCallbackHandler {
     this.tenantKey = options.tenantKey ?? "tenant_id";
     this.#onCost = options.onCost;
     this.#ledger = createLedger(store, options.namespace ?? "cost", options.writerId ?? randomUUID());
+    const timeout = options.operationTimeoutMs ?? 5000;
+    if (!(Number.isFinite(timeout) && timeout > 0)) {
+      throw new InvalidArgumentError("CostTracker: options.operationTimeoutMs must be a positive number of ms");
+    }
+    this.#timeout = timeout;
+  }
+
+  /** Runs a store call that must not hang on a store that went away (a Redis client reconnects forever). */
+  async #timed<T>(call: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        call(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the store did not answer within ${this.#timeout} ms`)),
+            this.#timeout,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** How increments are made safe on this store: `"redis-atomic"` or `"per-writer"` (see README). */
@@ -79,7 +103,7 @@ export class CostTracker extends BaseCallbackHandler {
   async totals(query: TotalsQuery): Promise<CostTotals> {
     const scope = scopeOf(query);
     try {
-      return toTotals(await this.#ledger.read(scope));
+      return toTotals(await this.#timed(() => this.#ledger.read(scope)));
     } catch (e) {
       throw new StoreUnavailableError("get", `CostTracker: reading the totals of ${scope} failed`, { cause: e });
     }
@@ -228,7 +252,7 @@ export class CostTracker extends BaseCallbackHandler {
     if (ctx.threadId !== undefined) scopes.push(`thread:${ctx.threadId}`);
     if (ctx.tenant !== undefined) scopes.push(`tenant:${ctx.tenant}`);
     try {
-      await this.#ledger.add(scopes, deltaOf(record));
+      await this.#timed(() => this.#ledger.add(scopes, deltaOf(record)));
     } catch (e) {
       warnOnce(
         this.#warned,

@@ -97,4 +97,10 @@ export interface CostTrackerOptions {
   writerId?: string;
   /** Called after each model call with its cost. A hook that throws is ignored (warned once). */
   onCost?: (record: CostRecord) => void | Promise<void>;
+  /**
+   * Milliseconds a store call may take: `totals()` then fails with `StoreUnavailableError` (and the budget guard
+   * refuses the call it was checking), a cost write is dropped with a warning.
+   * @default 5000
+   */
+  operationTimeoutMs?: number;
 }

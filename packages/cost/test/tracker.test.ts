@@ -167,3 +167,30 @@ describe("CostTracker", () => {
     await expect(tracker.totals({ threadId: "" })).rejects.toThrow(InvalidArgumentError);
   });
 });
+
+describe("CostTracker when the store goes away", () => {
+  it("totals() fails with StoreUnavailableError instead of hanging, and the guard refuses the call it cannot check", async () => {
+    const { default: KeyvRedis } = await import("@keyv/redis");
+    const { isStoreUnavailableError } = await import("@graphkeep/core");
+    const { BudgetGuard } = await import("@graphkeep/cost");
+    const fake = await startFakeOpenAI([{ content: "never sent" }]);
+    const store = new Keyv({ store: new KeyvRedis("redis://127.0.0.1:1"), useKeyPrefix: false });
+    store.on("error", () => undefined);
+    const tracker = new CostTracker({ store, operationTimeoutMs: 300 });
+    const guard = new BudgetGuard({ tracker, limits: { thread: 1 } });
+    try {
+      const started = Date.now();
+      expect(isStoreUnavailableError(await tracker.totals({ threadId: "t" }).catch((e: unknown) => e))).toBe(true);
+      expect(Date.now() - started).toBeLessThan(3000);
+      const refused = await chat(fake)
+        .invoke("hi", { callbacks: [tracker, guard], metadata: { thread_id: "t" } })
+        .catch((e: unknown) => e);
+      expect(isStoreUnavailableError(refused)).toBe(true);
+      expect(fake.requests).toHaveLength(0);
+    } finally {
+      // a client that never connected does not finish disconnecting: do not wait for it
+      await Promise.race([store.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 200))]);
+      await fake.close();
+    }
+  });
+});
