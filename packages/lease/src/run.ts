@@ -48,16 +48,26 @@ export async function acquireLease(
   const deadline = Date.now() + waitMs;
   let pause = 20;
   for (;;) {
+    // a caller that gave up while waiting gets its abort reason, and never a lease taken after it left
+    signal?.throwIfAborted();
+    let handle: LeaseHandle;
     try {
-      return await lease.acquire(threadId);
+      handle = await lease.acquire(threadId);
     } catch (e) {
       if (onBusy === "throw" || !isThreadBusyError(e)) throw e;
       const left = deadline - Date.now();
-      if (left <= 0 || signal?.aborted) throw e;
+      if (signal?.aborted) throw signal.reason;
+      if (left <= 0) throw e;
       const untilExpiry = e.expiresAt ? e.expiresAt.getTime() - Date.now() + 5 : pause;
-      await sleep(Math.max(5, Math.min(pause, untilExpiry, left)), signal);
+      await sleep(Math.max(5, Math.min(pause, untilExpiry, left)), signal).catch(() => undefined);
       pause = Math.min(pause * 2, 500);
+      continue;
     }
+    if (signal?.aborted) {
+      await lease.release(handle, { state: "done" }).catch(() => undefined);
+      throw signal.reason;
+    }
+    return handle;
   }
 }
 

@@ -73,6 +73,20 @@ describe("withThreadLease (in one process, memory lease)", () => {
     expect(await linear(saver, "w")).toBe(true);
   });
 
+  it("a caller waiting with onBusy: 'wait' that aborts gets its abort reason and takes no lease", async () => {
+    const holder = await lease.acquire("busy-wait");
+    const guarded = withThreadLease(buildGraph(saver), lease, { onBusy: "wait", waitMs: 5000 });
+    const ac = new AbortController();
+    const started = Date.now();
+    const run = guarded.invoke({ n: 1, delay: 0 }, { ...cfg("busy-wait"), signal: ac.signal }).catch((e: unknown) => e);
+    await sleep(80);
+    ac.abort(new Error("client went away"));
+    expect(((await run) as Error).message).toBe("client went away");
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect((await lease.info("busy-wait"))?.token).toBe(holder.token);
+    await lease.release(holder);
+  });
+
   it("keeps the lease of a run that lasts several TTLs by heartbeating", async () => {
     const guarded = withThreadLease(buildGraph(saver), lease);
     const run = guarded.invoke({ n: 6, delay: 100 }, cfg("long"));
