@@ -74,9 +74,13 @@ local h = redis.call('HMGET', KEYS[2], 'owner', 'token', 'state', 'attempts', 'e
 return {h[1] or '', h[2] or '', h[3] or '', h[4] or '0', h[5] or '0', redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1]), now}`;
 
 // KEYS: runs. ARGV: op, member, score
-const RUNS = `if ARGV[1] == 'add' then return redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2]) end
+// scores are the server's clock: 'addin' schedules ARGV[3] ms from now, 'range' lists what is due now, so a
+// worker's clock never decides when a run counts as stalled
+const RUNS = `${NOW}
+if ARGV[1] == 'add' then return redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2]) end
+if ARGV[1] == 'addin' then return redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2]) end
 if ARGV[1] == 'rem' then return redis.call('ZREM', KEYS[1], ARGV[2]) end
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[2]))`;
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))`;
 
 interface Closable {
   close?: () => Promise<unknown>;
@@ -162,7 +166,7 @@ class RedisBackend implements LeaseBackend {
     return client.eval(script, { keys, arguments: args.map(String) });
   }
 
-  async #runsOp(op: "add" | "rem", threadId: string, score = 0): Promise<void> {
+  async #runsOp(op: "add" | "addin" | "rem", threadId: string, score = 0): Promise<void> {
     await this.#eval(RUNS, [this.#runs], [op, threadId, score]);
   }
 
@@ -197,7 +201,7 @@ class RedisBackend implements LeaseBackend {
     const retry = outcome.state === "retry" ? outcome.retryInMs : 0;
     const ok = Number(await this.#eval(RELEASE, [k.lease, k.run], [`${token}|${owner}`, token, outcome.state, retry]));
     if (ok !== 1) return false;
-    if (outcome.state === "retry") await this.#runsOp("add", threadId, Date.now() + retry);
+    if (outcome.state === "retry") await this.#runsOp("addin", threadId, retry);
     else await this.#runsOp("rem", threadId);
     return true;
   }
@@ -222,7 +226,7 @@ class RedisBackend implements LeaseBackend {
     const out: string[] = [];
     // a few rounds: entries that are stale (run done, or heartbeated with a lost score update) are fixed and skipped
     for (let round = 0; round < 3 && out.length < limit; round++) {
-      const ids = (await this.#eval(RUNS, [this.#runs], ["range", limit * 2, Date.now()])) as string[];
+      const ids = (await this.#eval(RUNS, [this.#runs], ["range", limit * 2, 0])) as string[];
       if (ids.length === 0) break;
       let fixed = 0;
       for (const id of ids) {
