@@ -268,6 +268,9 @@ export async function costCommand(saver: KeyvSaver, threadId: string | undefined
   else for await (const t of saver.listThreads()) ids.push(t.threadId);
   const byThread: Array<{ threadId: string; usd: number }> = [];
   const byNode = new Map<string, number>();
+  const byModel = new Map<string, number>();
+  const byTenant = new Map<string, number>();
+  const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
   let recorded = false;
   for (const id of ids) {
     const all = await history(saver, id);
@@ -278,20 +281,26 @@ export async function costCommand(saver: KeyvSaver, threadId: string | undefined
     const byId = new Map(all.map((t) => [t.checkpoint.id, t]));
     let total = 0;
     for (const t of all) {
-      const { stepUsd } = costOf(t);
-      if (stepUsd === undefined || stepUsd === 0) continue;
+      const c = costOf(t);
+      if (c.stepUsd === undefined || c.stepUsd === 0) continue;
       recorded = true;
-      total += stepUsd;
+      total += c.stepUsd;
       const parentId = t.parentConfig?.configurable?.checkpoint_id as string | undefined;
-      const nodes = nodesOf(t, parentId ? byId.get(parentId) : undefined).join(", ") || "(unknown)";
-      byNode.set(nodes, (byNode.get(nodes) ?? 0) + stepUsd);
+      add(byNode, nodesOf(t, parentId ? byId.get(parentId) : undefined).join(", ") || "(unknown)", c.stepUsd);
+      const models = Object.entries(c.byModel);
+      if (models.length === 0) add(byModel, "(not recorded)", c.stepUsd);
+      for (const [m, usd] of models) add(byModel, m, usd);
+      add(byTenant, c.tenant ?? "(none)", c.stepUsd);
     }
     byThread.push({ threadId: id, usd: costOf(all[0] as CheckpointTuple).totalUsd ?? total });
   }
+  const sorted = (m: Map<string, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]));
   const result = {
     usd: byThread.reduce((a, t) => a + t.usd, 0),
     byThread,
-    byNode: Object.fromEntries([...byNode].sort((a, b) => b[1] - a[1])),
+    byModel: sorted(byModel),
+    byNode: sorted(byNode),
+    byTenant: sorted(byTenant),
   };
   if (out.json) return out.data(result);
   if (!recorded) {
@@ -304,10 +313,16 @@ export async function costCommand(saver: KeyvSaver, threadId: string | undefined
     ["thread", "cost"],
     byThread.map((t) => [t.threadId, fmtUsd(t.usd)]),
   );
-  out.table(
-    ["node(s)", "cost"],
-    Object.entries(result.byNode).map(([n, u]) => [n, fmtUsd(u)]),
-  );
+  for (const [title, m] of [
+    ["model", result.byModel],
+    ["node(s)", result.byNode],
+    ["tenant", result.byTenant],
+  ] as const) {
+    out.table(
+      [title, "cost"],
+      Object.entries(m).map(([k, u]) => [k, fmtUsd(u)]),
+    );
+  }
 }
 
 export async function statsCommand(saver: KeyvSaver, out: Output): Promise<void> {

@@ -51,6 +51,9 @@ export function nodesOf(tuple: CheckpointTuple, parent: CheckpointTuple | undefi
 export interface RecordedCost {
   stepUsd: number | undefined;
   totalUsd: number | undefined;
+  /** USD per model family of the step's calls */
+  byModel: Record<string, number>;
+  tenant: string | undefined;
 }
 
 function usd(x: unknown): number | undefined {
@@ -63,7 +66,17 @@ function usd(x: unknown): number | undefined {
 
 export function costOf(tuple: CheckpointTuple): RecordedCost {
   const cost = (tuple.metadata as { cost?: { step?: unknown; total?: unknown } } | undefined)?.cost;
-  return { stepUsd: usd(cost?.step), totalUsd: usd(cost?.total) };
+  const step = (cost?.step ?? {}) as { byModel?: unknown; tenant?: unknown };
+  const byModel: Record<string, number> = {};
+  if (typeof step.byModel === "object" && step.byModel !== null) {
+    for (const [m, v] of Object.entries(step.byModel)) if (typeof v === "number" && Number.isFinite(v)) byModel[m] = v;
+  }
+  return {
+    stepUsd: usd(cost?.step),
+    totalUsd: usd(cost?.total),
+    byModel,
+    tenant: typeof step.tenant === "string" ? step.tenant : undefined,
+  };
 }
 
 /** A value as plain JSON: LangChain messages become `{ type, content, tool_calls?, … }`. */

@@ -117,7 +117,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .action(withSaver((s, out, o: Parameters<typeof pruneCommand>[1]) => pruneCommand(s, o, out)));
   program
     .command("cost [thread]")
-    .description("spend recorded by @graphkeep/cost's withCostMetadata, by thread and node")
+    .description("spend recorded by @graphkeep/cost's withCostMetadata, by thread, model, node and tenant")
     .action(withSaver((s, out, thread: string | undefined) => costCommand(s, thread, out)));
   program
     .command("stats")

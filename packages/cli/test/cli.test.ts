@@ -44,7 +44,8 @@ function withFakeCost(saver: KeyvSaver): KeyvSaver {
           const tid = (config as { configurable: { thread_id: string } }).configurable.thread_id;
           const total = (totals.get(tid) ?? 0) + 0.01;
           totals.set(tid, total);
-          const cost = { step: { usd: 0.01, tokens: 100 }, total: { usd: total, tokens: Math.round(total * 10_000) } };
+          const step = { usd: 0.01, tokens: 100, byModel: { "gpt-4o": 0.006, "gpt-4o-mini": 0.004 }, tenant: "acme" };
+          const cost = { step, total: { usd: total, tokens: Math.round(total * 10_000) } };
           return t.put(config, checkpoint, { ...metadata, cost } as never, versions);
         };
       }
@@ -164,10 +165,13 @@ describe("graphkeep CLI on a SQLite store written by a real graph", () => {
     expect(again.stderr).toMatch(/already has checkpoints/);
   });
 
-  it("cost totals the recorded spend by thread and node", async () => {
+  it("cost totals the recorded spend by thread, model, node and tenant", async () => {
     const r = (await cli("cost", ids.done, "--store", store, "--json")).json();
     expect(r.usd).toBeCloseTo(0.05, 6);
     expect(r.byNode).toMatchObject({ plan: 0.01, write: 0.01, review: 0.01 });
+    expect(r.byModel["gpt-4o"]).toBeCloseTo(0.03, 9);
+    expect(r.byModel["gpt-4o-mini"]).toBeCloseTo(0.02, 9);
+    expect(r.byTenant.acme).toBeCloseTo(0.05, 9);
   });
 
   it("a run paused before a join node or before Send tasks has work left: status running, not done", async () => {

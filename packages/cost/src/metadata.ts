@@ -15,15 +15,36 @@ export interface CostAmount {
   tokens: number;
 }
 
+/** The spend of one step, with its split by model (USD per model family) and the tenant of its calls. */
+export interface StepCost extends CostAmount {
+  /** USD per model family of the step's calls (absent when the step made none). */
+  byModel?: Record<string, number>;
+  /** The tenant of the step's calls (`tenantKey` in run metadata), when they had one. */
+  tenant?: string;
+}
+
 /** What {@link withCostMetadata} adds to each checkpoint's metadata under `cost`. */
 export interface CheckpointCost {
-  /** Spent since the parent checkpoint (the step that produced this checkpoint). */
-  step: CostAmount;
+  /** Spent by the step that produced this checkpoint. */
+  step: StepCost;
   /** Spent by the thread up to this checkpoint. */
   total: CostAmount;
 }
 
 const WRAPPED = Symbol.for("graphkeep.cost.withCostMetadata");
+
+function addStep(a: StepCost | undefined, b: StepCost): StepCost {
+  if (a === undefined) return { ...b, ...(b.byModel ? { byModel: { ...b.byModel } } : {}) };
+  const byModel = { ...a.byModel };
+  for (const [m, usd] of Object.entries(b.byModel ?? {})) byModel[m] = (byModel[m] ?? 0) + usd;
+  const tenant = b.tenant ?? a.tenant;
+  return {
+    usd: a.usd + b.usd,
+    tokens: a.tokens + b.tokens,
+    ...(Object.keys(byModel).length > 0 ? { byModel } : {}),
+    ...(tenant === undefined ? {} : { tenant }),
+  };
+}
 
 /**
  * Wraps a checkpoint saver so each `put` adds `metadata.cost = { step, total }` (USD and tokens) from the tracker's
@@ -52,13 +73,20 @@ export function withCostMetadata<S extends BaseCheckpointSaver>(saver: S, tracke
   /** Thread total at the last `put` of each thread in this process, with that checkpoint's id. */
   const lastTotals = new Map<string, { checkpointId: string; total: CostAmount }>();
   /** Spend of calls made during each superstep of each thread, not yet written to a checkpoint. */
-  const steps = new Map<string, CostAmount>();
+  const steps = new Map<string, StepCost>();
   tracker._subscribe((r) => {
     if (r.threadId === undefined) return;
     // calls without a root step (inside subgraphs) count on the next root checkpoint of the thread
     const key = `${r.threadId}\u0000${r.step ?? "*"}`;
-    const known = steps.get(key) ?? { usd: 0, tokens: 0 };
-    steps.set(key, { usd: known.usd + r.usd, tokens: known.tokens + r.inputTokens + r.outputTokens });
+    steps.set(
+      key,
+      addStep(steps.get(key), {
+        usd: r.usd,
+        tokens: r.inputTokens + r.outputTokens,
+        byModel: { [r.family]: r.usd },
+        ...(r.tenant === undefined ? {} : { tenant: r.tenant }),
+      }),
+    );
     if (steps.size > 10_000) steps.delete(steps.keys().next().value as string);
   });
 
@@ -87,12 +115,12 @@ export function withCostMetadata<S extends BaseCheckpointSaver>(saver: S, tracke
       return saver.put(config, checkpoint, metadata, newVersions);
     }
     const before = await previousTotal(threadId, config.configurable?.checkpoint_id);
-    let step: CostAmount = { usd: 0, tokens: 0 };
+    let step: StepCost = { usd: 0, tokens: 0 };
     if (metadata?.source === "loop" && typeof metadata.step === "number") {
       for (const key of [`${threadId}\u0000${metadata.step}`, `${threadId}\u0000*`]) {
         const part = steps.get(key);
         if (part === undefined) continue;
-        step = { usd: step.usd + part.usd, tokens: step.tokens + part.tokens };
+        step = addStep(step, part);
         steps.delete(key);
       }
     }

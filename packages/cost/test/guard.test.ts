@@ -206,9 +206,17 @@ describe("BudgetGuard", () => {
       .addEdge("one", "two")
       .addEdge("two", END)
       .compile({ checkpointer: saver });
-    const config = { configurable: { thread_id: `t-${uid()}` }, callbacks: [tracker] };
+    const config = { configurable: { thread_id: `t-${uid()}` }, callbacks: [tracker], metadata: { tenant_id: "acme" } };
     await graph.invoke({}, config);
-    const steps: Array<[number, { step: { usd: number; tokens: number }; total: { usd: number } }]> = [];
+    const steps: Array<
+      [
+        number,
+        {
+          step: { usd: number; tokens: number; byModel?: Record<string, number>; tenant?: string };
+          total: { usd: number };
+        },
+      ]
+    > = [];
     for await (const s of graph.getStateHistory(config)) {
       const m = s.metadata as unknown as { step: number; cost: (typeof steps)[0][1] };
       steps.unshift([m.step, m.cost]);
@@ -221,5 +229,9 @@ describe("BudgetGuard", () => {
     expect(steps[2]?.[1].step.tokens).toBe(1200);
     expect(steps[3]?.[1].step.usd).toBeCloseTo(two, 12);
     expect(steps[3]?.[1].total.usd).toBeCloseTo(one + two, 12);
+    // the split by model family and the tenant, so the CLI can report spend by model and tenant from any store
+    expect(steps[2]?.[1].step.byModel).toEqual({ "gpt-4o": expect.closeTo(one, 12) });
+    expect(steps[2]?.[1].step.tenant).toBe("acme");
+    expect(steps[1]?.[1].step.byModel).toBeUndefined();
   });
 });
