@@ -1,6 +1,6 @@
 /** Where a saver keeps its data, the bytes the backend reports for it, and cleanup. */
 import { existsSync, rmSync, statSync } from "node:fs";
-import { connect } from "node:net";
+import { reachable } from "../../examples/lib/reachable.js";
 import type { SaverName, Urls } from "./args.js";
 import { openSqlite, scanKeys, withMysql, withPg, withRedis } from "./clients.js";
 
@@ -60,22 +60,7 @@ export function serverOf(saver: SaverName): keyof Urls | undefined {
   return undefined;
 }
 
-/** Resolves true when a TCP connection to the URL's host:port opens within 1 s. */
-export function reachable(url: string, defaultPort: number): Promise<boolean> {
-  const u = new URL(url);
-  const port = Number(u.port || defaultPort);
-  const host = u.hostname.replace(/^\[|\]$/g, "");
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-  });
-}
+export { reachable };
 
 // ---------------------------------------------------------------- measuring
 

@@ -2,11 +2,11 @@
 // or, by default, an embedded SQLite file under the OS temp directory.
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KeyvSaver, type KeyvSaverUrlOptions } from "@graphkeep/keyv-saver";
 import type Keyv from "keyv";
+import { reachable as probe } from "./reachable.js";
 
 /** The embedded default: one SQLite file shared by every example run. */
 export function defaultStoreUrl(): string {
@@ -46,24 +46,7 @@ export function runSuffix(): string {
   return randomUUID().slice(0, 8);
 }
 
-/** Resolves true when a TCP connection to the URL's host and port opens within 1 s (is a server there?). */
+/** Resolves true when a server answers at the URL within 1 s; a malformed URL is simply not reachable. */
 export function reachable(url: string, defaultPort: number): Promise<boolean> {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return Promise.resolve(false);
-  }
-  const port = Number(u.port || defaultPort);
-  const host = u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1";
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-  });
+  return URL.canParse(url) ? probe(url, defaultPort) : Promise.resolve(false);
 }

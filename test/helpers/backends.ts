@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import KeyvMysql from "@keyv/mysql";
@@ -8,28 +7,14 @@ import KeyvPostgres from "@keyv/postgres";
 import KeyvRedis from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import Keyv from "keyv";
+import { reachable } from "../../examples/lib/reachable.js";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 export const MYSQL_URL = process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test";
 export const REQUIRE_SERVICES = process.env.GRAPHKEEP_REQUIRE_SERVICES === "1";
 
-/** Resolves true when a TCP connection to the URL's host:port opens within 1 s. */
-export function reachable(url: string, defaultPort: number): Promise<boolean> {
-  const u = new URL(url);
-  const port = Number(u.port || defaultPort);
-  const host = u.hostname.replace(/^\[|\]$/g, "");
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-  });
-}
+export { reachable };
 
 export interface Backend {
   name: string;
