@@ -20,3 +20,4 @@ export {
   ThreadExistsError,
   UnsupportedUrlError,
 } from "./errors.js";
+export { withTimeout } from "./timeout.js";

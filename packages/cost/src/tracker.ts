@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { InvalidArgumentError, StoreUnavailableError } from "@graphkeep/core";
+import { InvalidArgumentError, StoreUnavailableError, withTimeout } from "@graphkeep/core";
 import { BaseCallbackHandler } from "@langchain/core/callbacks/base";
 import type { Serialized } from "@langchain/core/load/serializable";
 import type { BaseMessage } from "@langchain/core/messages";
@@ -70,21 +70,8 @@ export class CostTracker extends BaseCallbackHandler {
   }
 
   /** Runs a store call that must not hang on a store that went away (a Redis client reconnects forever). */
-  async #timed<T>(call: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        call(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`the store did not answer within ${this.#timeout} ms`)),
-            this.#timeout,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+  #timed<T>(call: () => Promise<T>): Promise<T> {
+    return withTimeout(this.#timeout, call, () => new Error(`the store did not answer within ${this.#timeout} ms`));
   }
 
   /** How increments are made safe on this store: `"redis-atomic"` or `"per-writer"` (see README). */

@@ -1,4 +1,4 @@
-import { GraphkeepError, StoreUnavailableError } from "@graphkeep/core";
+import { GraphkeepError, StoreUnavailableError, withTimeout } from "@graphkeep/core";
 import type Keyv from "keyv";
 
 /** Store operations issued by a saver, by kind. Each `*Many` call counts once. */
@@ -43,27 +43,21 @@ export class Store {
 
   async #run<T>(op: keyof StoreOperationCounts, fn: () => Promise<T>): Promise<T> {
     this.counts[op] += 1;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(
+    try {
+      return await withTimeout(
+        this.#timeout,
+        fn,
+        () =>
           new StoreUnavailableError(
             op,
             `KeyvSaver: the store did not answer ${op} within ${this.#timeout} ms; check the connection (operationTimeout option)`,
             { cause: this.#lastError },
           ),
-        );
-      }, this.#timeout);
-      timer.unref?.();
-    });
-    try {
-      return await Promise.race([fn(), timeout]);
+      );
     } catch (e) {
       if (e instanceof GraphkeepError) throw e;
       const msg = e instanceof Error ? e.message : String(e);
       throw new StoreUnavailableError(op, `KeyvSaver: store ${op} failed: ${msg}`, { cause: e });
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { InvalidArgumentError, isGraphkeepError, StoreUnavailableError } from "@graphkeep/core";
+import { InvalidArgumentError, isGraphkeepError, StoreUnavailableError, withTimeout } from "@graphkeep/core";
 import { LeaseLostError, ThreadBusyError } from "./errors.js";
 import {
   FENCE_KEY,
@@ -96,23 +96,16 @@ export class Lease implements LeaseStore {
   }
 
   async #op<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([
-        fn(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new StoreUnavailableError(
-                  operation,
-                  `lease (${this.kind}): ${operation} did not answer within ${this.#timeout} ms; is the store reachable?`,
-                ),
-              ),
-            this.#timeout,
-          );
-        }),
-      ]);
+      return await withTimeout(
+        this.#timeout,
+        fn,
+        () =>
+          new StoreUnavailableError(
+            operation,
+            `lease (${this.kind}): ${operation} did not answer within ${this.#timeout} ms; is the store reachable?`,
+          ),
+      );
     } catch (e) {
       if (isGraphkeepError(e)) throw e;
       throw new StoreUnavailableError(
@@ -120,8 +113,6 @@ export class Lease implements LeaseStore {
         `lease (${this.kind}): ${operation} failed: ${(e as Error)?.message ?? String(e)}`,
         { cause: e },
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 

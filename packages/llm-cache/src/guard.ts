@@ -1,19 +1,15 @@
+import { withTimeout } from "@graphkeep/core";
+
 /** Runs a store call with a time limit; resolves `{ ok: false }` instead of throwing or hanging. */
 export async function guarded<T>(
   timeoutMs: number,
   call: () => Promise<T>,
 ): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`store did not answer within ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-  });
   try {
-    return { ok: true, value: await Promise.race([Promise.resolve().then(call), timeout]) };
+    const value = await withTimeout(timeoutMs, call, () => new Error(`store did not answer within ${timeoutMs} ms`));
+    return { ok: true, value };
   } catch (error) {
     return { ok: false, error };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
