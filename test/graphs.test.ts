@@ -2,60 +2,21 @@ import { randomUUID } from "node:crypto";
 import { KeyvSaver } from "@graphkeep/keyv-saver";
 import type { BaseMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
-import {
-  Annotation,
-  type BaseCheckpointSaver,
-  Command,
-  END,
-  INTERRUPT,
-  type Interrupt,
-  interrupt,
-  isInterrupted,
-  START,
-  StateGraph,
-  type StateSnapshot,
-} from "@langchain/langgraph";
+import { Command, END, interrupt, isInterrupted, START, StateGraph, type StateSnapshot } from "@langchain/langgraph";
 import { createReactAgent } from "@langchain/langgraph/prebuilt";
 import { ChatOpenAI } from "@langchain/openai";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { type Backend, backends } from "./helpers/backends.js";
 import { type FakeOpenAI, startFakeOpenAI } from "./helpers/fake-openai.js";
+import { approvalGraph, type Calls, interruptsOf, linearGraph, State } from "./helpers/graphs.js";
 
 // Real LangGraph graphs (StateGraph, interrupts, subgraphs, the prebuilt ReAct agent) checkpointed by KeyvSaver,
 // once per backend.
 
-const State = Annotation.Root({
-  steps: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
-});
-/** A subgraph's own channel, also declared on the parent so its result flows back. */
-const SubState = Annotation.Root({
-  log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
-});
-const ParentState = Annotation.Root({ ...State.spec, ...SubState.spec });
-
-type Calls = Record<string, number>;
-
 const newThread = () => ({ configurable: { thread_id: `thread-${randomUUID()}` } });
 const threadOf = (config: { configurable: { thread_id: string } }) => config.configurable.thread_id;
 const checkpointIdOf = (s: StateSnapshot) => s.config.configurable?.checkpoint_id as string;
-
-/** a -> b -> c: each node appends its name and counts its calls. */
-function linearGraph(saver: BaseCheckpointSaver, calls: Calls = {}) {
-  const node = (name: string) => async () => {
-    calls[name] = (calls[name] ?? 0) + 1;
-    return { steps: [name] };
-  };
-  return new StateGraph(State)
-    .addNode("a", node("a"))
-    .addNode("b", node("b"))
-    .addNode("c", node("c"))
-    .addEdge(START, "a")
-    .addEdge("a", "b")
-    .addEdge("b", "c")
-    .addEdge("c", END)
-    .compile({ checkpointer: saver });
-}
 
 async function historyOf(graph: ReturnType<typeof linearGraph>, config: object): Promise<StateSnapshot[]> {
   const out: StateSnapshot[] = [];
@@ -71,10 +32,6 @@ async function countCheckpoints(saver: KeyvSaver, threadId: string): Promise<{ a
     ns.push(t.config.configurable?.checkpoint_ns as string);
   }
   return { all, ns };
-}
-
-function interruptsOf(values: unknown): Interrupt[] {
-  return isInterrupted(values) ? values[INTERRUPT] : [];
 }
 
 function textOf(m: BaseMessage | undefined): string {
@@ -382,43 +339,7 @@ function backendSuite(b: Backend) {
     it("checkpoints a subgraph under its own checkpoint_ns and resumes an interrupt raised inside it", async () => {
       const { saver } = ctx;
       const calls: Calls = {};
-      const count = (name: string) => {
-        calls[name] = (calls[name] ?? 0) + 1;
-      };
-      const sub = new StateGraph(SubState)
-        .addNode("s1", async () => {
-          count("s1");
-          return { log: ["s1"] };
-        })
-        .addNode("approve", async () => {
-          count("approve");
-          const ok = interrupt<string, string>("approve?");
-          return { log: [`approved:${ok}`] };
-        })
-        .addNode("s2", async () => {
-          count("s2");
-          return { log: ["s2"] };
-        })
-        .addEdge(START, "s1")
-        .addEdge("s1", "approve")
-        .addEdge("approve", "s2")
-        .addEdge("s2", END)
-        .compile();
-      const graph = new StateGraph(ParentState)
-        .addNode("prep", async () => {
-          count("prep");
-          return { steps: ["prep"] };
-        })
-        .addNode("sub", sub)
-        .addNode("finish", async () => {
-          count("finish");
-          return { steps: ["finish"] };
-        })
-        .addEdge(START, "prep")
-        .addEdge("prep", "sub")
-        .addEdge("sub", "finish")
-        .addEdge("finish", END)
-        .compile({ checkpointer: saver });
+      const graph = approvalGraph(saver, calls);
       const config = newThread();
 
       const paused = await graph.invoke({ steps: [] }, config);

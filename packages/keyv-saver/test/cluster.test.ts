@@ -1,20 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { InvalidArgumentError, KeyvSaver, StoreUnavailableError } from "@graphkeep/keyv-saver";
 import type KeyvRedis from "@keyv/redis";
-import {
-  Annotation,
-  Command,
-  END,
-  INTERRUPT,
-  type Interrupt,
-  interrupt,
-  isInterrupted,
-  START,
-  StateGraph,
-  type StateSnapshot,
-} from "@langchain/langgraph";
+import { Command, type StateSnapshot } from "@langchain/langgraph";
 import { deltaChannelHistoryTests, validate } from "@langchain/langgraph-checkpoint-validation";
 import { REQUIRE_SERVICES, reachable } from "../../../test/helpers/backends.js";
+import { approvalGraph, type Calls, interruptsOf, linearGraph } from "../../../test/helpers/graphs.js";
 import { parseClusterUrl } from "../src/from-url.js";
 
 // KeyvSaver on a Redis Cluster (three masters locally, `.ci/start-redis-cluster`): LangGraph's conformance suite,
@@ -64,78 +54,12 @@ async function allKeys(saver: KeyvSaver): Promise<string[]> {
   return out;
 }
 
-const State = Annotation.Root({
-  steps: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
-});
-/** The subgraph's own channel, also declared on the parent so its result flows back. */
-const SubState = Annotation.Root({
-  log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
-});
-const ParentState = Annotation.Root({ ...State.spec, ...SubState.spec });
 const threadIds = async (saver: KeyvSaver) => {
   const out: string[] = [];
   for await (const t of saver.listThreads()) out.push(t.threadId);
   return out.sort();
 };
-type Calls = Record<string, number>;
-const interruptsOf = (v: unknown): Interrupt[] => (isInterrupted(v) ? v[INTERRUPT] : []);
 const thread = (id = `thread-${randomUUID()}`) => ({ configurable: { thread_id: id } });
-
-/** prep -> sub(s1 -> approve[interrupt] -> s2) -> finish, counting node calls. */
-function approvalGraph(saver: KeyvSaver, calls: Calls) {
-  const count = (n: string) => {
-    calls[n] = (calls[n] ?? 0) + 1;
-  };
-  const sub = new StateGraph(SubState)
-    .addNode("s1", async () => {
-      count("s1");
-      return { log: ["s1"] };
-    })
-    .addNode("approve", async () => {
-      count("approve");
-      return { log: [`approved:${interrupt<string, string>("approve?")}`] };
-    })
-    .addNode("s2", async () => {
-      count("s2");
-      return { log: ["s2"] };
-    })
-    .addEdge(START, "s1")
-    .addEdge("s1", "approve")
-    .addEdge("approve", "s2")
-    .addEdge("s2", END)
-    .compile();
-  return new StateGraph(ParentState)
-    .addNode("prep", async () => {
-      count("prep");
-      return { steps: ["prep"] };
-    })
-    .addNode("sub", sub)
-    .addNode("finish", async () => {
-      count("finish");
-      return { steps: ["finish"] };
-    })
-    .addEdge(START, "prep")
-    .addEdge("prep", "sub")
-    .addEdge("sub", "finish")
-    .addEdge("finish", END)
-    .compile({ checkpointer: saver });
-}
-
-function linearGraph(saver: KeyvSaver, calls: Calls) {
-  const node = (n: string) => async () => {
-    calls[n] = (calls[n] ?? 0) + 1;
-    return { steps: [n] };
-  };
-  return new StateGraph(State)
-    .addNode("a", node("a"))
-    .addNode("b", node("b"))
-    .addNode("c", node("c"))
-    .addEdge(START, "a")
-    .addEdge("a", "b")
-    .addEdge("b", "c")
-    .addEdge("c", END)
-    .compile({ checkpointer: saver });
-}
 
 if (skip) {
   describe.skip(`KeyvSaver on a Redis Cluster: ${skip}`, () => {
