@@ -40,9 +40,9 @@ function toMessages(input: BaseLanguageModelInput): BaseMessage[] {
   return convert(input).toChatMessages();
 }
 
-function scopeFor(input: BaseLanguageModelInput, options: CallOptions | undefined): CallScope {
+function scopeFor(messages: BaseMessage[], options: CallOptions | undefined): CallScope {
   return {
-    messagesHash: hashMessages(toMessages(input)),
+    messagesHash: hashMessages(messages),
     control: options?.metadata?.cache,
     threadId: options?.configurable?.thread_id,
   };
@@ -111,7 +111,8 @@ async function* cachedStream(
     yield await proxy.invoke(input, options);
     return;
   }
-  const scope = scopeFor(input, options);
+  const messages = toMessages(input);
+  const scope = scopeFor(messages, options);
   const [runConfig, callOptions] = target._separateRunnableConfigFromCallOptionsCompat(options);
   const plan = callScope.run(scope, () => cache._plan("", target._getSerializedCacheKeyParametersForCall(callOptions)));
   const hit = plan?.read ? await cache._read(plan.key) : undefined;
@@ -132,7 +133,7 @@ async function* cachedStream(
     const [run] =
       (await manager?.handleChatModelStart(
         target.toJSON() as never,
-        [toMessages(input)],
+        [messages],
         runConfig.runId,
         undefined,
         extra,
@@ -183,7 +184,7 @@ export function wrapModel<M extends BaseChatModel>(cache: KeyvLLMCache, model: M
       if (prop === WRAPPED || prop === "cache") return cache;
       if (prop === "invoke") {
         return (input: BaseLanguageModelInput, options?: CallOptions) =>
-          callScope.run(scopeFor(input, options), () => t.invoke.call(receiver, input, options));
+          callScope.run(scopeFor(toMessages(input), options), () => t.invoke.call(receiver, input, options));
       }
       if (prop === "_streamIterator") {
         return (input: BaseLanguageModelInput, options?: CallOptions) => cachedStream(cache, t, proxy, input, options);
