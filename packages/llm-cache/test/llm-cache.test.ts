@@ -18,6 +18,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { backends } from "../../../test/helpers/backends.js";
 import { type FakeOpenAI, startFakeOpenAI } from "../../../test/helpers/fake-openai.js";
+import { picture } from "./messages.js";
 
 const getWeather = tool(async ({ city }: { city: string }) => `sunny, 21 degrees in ${city}`, {
   name: "get_weather",
@@ -317,16 +318,9 @@ for (const b of backends) {
 
     it("prompts with images are never cached, since LangChain's prompt string shows every image as [image]", async () => {
       const cache = new KeyvLLMCache(keyv);
-      const withImage = (url: string) =>
-        new HumanMessage({
-          content: [
-            { type: "text", text: "What is in this picture?" },
-            { type: "image_url", image_url: { url } },
-          ],
-        });
       llm.enqueue({ content: "a cat" }, { content: "a dog" });
-      expect((await chat(cache).invoke([withImage("https://example.com/cat.png")])).content).toBe("a cat");
-      expect((await chat(cache).invoke([withImage("https://example.com/dog.png")])).content).toBe("a dog");
+      expect((await chat(cache).invoke([picture("https://example.com/cat.png")])).content).toBe("a cat");
+      expect((await chat(cache).invoke([picture("https://example.com/dog.png")])).content).toBe("a dog");
       expect(llm.requests).toHaveLength(2);
     });
 

@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { backends } from "../../../test/helpers/backends.js";
 import { type FakeOpenAI, startFakeOpenAI } from "../../../test/helpers/fake-openai.js";
+import { picture } from "./messages.js";
 
 const lookup = tool(async ({ q }: { q: string }) => q, {
   name: "lookup",
@@ -134,13 +135,6 @@ for (const b of backends) {
 
     it("keys come from the messages: another image is another entry, the same image is a hit", async () => {
       const cache = new KeyvLLMCache(keyv);
-      const picture = (url: string) =>
-        new HumanMessage({
-          content: [
-            { type: "text", text: "What is in this picture?" },
-            { type: "image_url", image_url: { url } },
-          ],
-        });
       llm.enqueue({ content: "a cat" }, { content: "a dog" });
       expect((await model(cache).invoke([picture("data:image/png;base64,Y2F0")])).content).toBe("a cat");
       expect((await model(cache).invoke([picture("data:image/png;base64,ZG9n")])).content).toBe("a dog");
