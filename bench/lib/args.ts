@@ -7,6 +7,8 @@ export const SAVERS = [
   "postgres",
   "keyv-memory",
   "keyv-sqlite",
+  "keyv-sqlite-hand",
+  "keyv-sqlite-keyv",
   "keyv-redis",
   "keyv-postgres",
   "keyv-mysql",

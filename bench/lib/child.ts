@@ -22,10 +22,20 @@ function opsPerStep(
   steps: number,
 ): OpsPerStep | undefined {
   if (before === undefined || after === undefined) return undefined;
-  const out: OpsPerStep = { total: 0, get: 0, getMany: 0, set: 0, setMany: 0, delete: 0, deleteMany: 0 };
+  const out: OpsPerStep = {
+    total: 0,
+    get: 0,
+    getMany: 0,
+    set: 0,
+    setMany: 0,
+    delete: 0,
+    deleteMany: 0,
+    commit: 0,
+    roundTrips: 0,
+  };
   for (const k of Object.keys(before) as Array<keyof StoreOperationCounts>) {
     out[k] = (after[k] - before[k]) / steps;
-    out.total += out[k];
+    if (k !== "roundTrips") out.total += out[k];
   }
   return out;
 }

@@ -21,7 +21,9 @@ export const SAVER_LABELS: Record<SaverName, string> = {
   sqlite: "SqliteSaver (official)",
   postgres: "PostgresSaver (official)",
   "keyv-memory": "KeyvSaver memory",
-  "keyv-sqlite": "KeyvSaver sqlite",
+  "keyv-sqlite": "KeyvSaver sqlite (fromUrl)",
+  "keyv-sqlite-hand": "KeyvSaver over new Keyv(new KeyvBetterSqlite)",
+  "keyv-sqlite-keyv": "KeyvSaver over new Keyv(new @keyv/sqlite)",
   "keyv-redis": "KeyvSaver redis",
   "keyv-postgres": "KeyvSaver postgres",
   "keyv-mysql": "KeyvSaver mysql",
@@ -62,6 +64,20 @@ export async function openSaver(name: SaverName, loc: Location, id: string): Pro
       const saver = PostgresSaver.fromConnString(loc.url, { schema: loc.schema });
       await saver.setup();
       return { saver, operations: nothing, close: () => saver.end() };
+    }
+    case "keyv-sqlite-hand":
+    case "keyv-sqlite-keyv": {
+      if (loc.kind !== "sqlite") throw new Error(`${name}: expected a file location`);
+      const { KeyvSaver, KeyvBetterSqlite } = await import("../../packages/keyv-saver/src/index.ts");
+      const { default: Keyv } = await import("keyv");
+      const uri = `sqlite://${loc.file}`;
+      // built by hand, as the keyv docs show: the saver applies WAL and its fixes itself
+      const store =
+        name === "keyv-sqlite-hand"
+          ? new KeyvBetterSqlite({ uri, table: id })
+          : new (await import("@keyv/sqlite")).default({ uri, table: id, busyTimeout: 5000 });
+      const saver = new KeyvSaver(new Keyv({ store, namespace: id }));
+      return { saver, operations: () => saver.storeOperations, close: () => saver.close() };
     }
     default: {
       const { KeyvSaver } = await import("../../packages/keyv-saver/src/index.ts");

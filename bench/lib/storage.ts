@@ -21,6 +21,8 @@ const ABBREV: Record<SaverName, string> = {
   postgres: "pg",
   "keyv-memory": "kmem",
   "keyv-sqlite": "ksql",
+  "keyv-sqlite-hand": "ksqh",
+  "keyv-sqlite-keyv": "ksqk",
   "keyv-redis": "krds",
   "keyv-postgres": "kpg",
   "keyv-mysql": "kmy",
@@ -39,6 +41,8 @@ export function locationOf(saver: SaverName, id: string, tmpDir: string, urls: U
       return { kind: "memory" };
     case "sqlite":
     case "keyv-sqlite":
+    case "keyv-sqlite-hand":
+    case "keyv-sqlite-keyv":
       return { kind: "sqlite", file: `${tmpDir}/${id}.sqlite` };
     case "postgres":
       return { kind: "pg-schema", url: urls.postgres, schema: id };

@@ -30,13 +30,14 @@ const OPS: Array<[keyof OpsPerStep, string]> = [
   ["setMany", "sm"],
   ["delete", "d"],
   ["deleteMany", "dm"],
+  ["commit", "c"],
 ];
 const short = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
 
 function fmtOps(o: OpsPerStep | undefined): string {
   if (o === undefined) return DASH;
   const parts = OPS.filter(([k]) => o[k] > 0).map(([k, s]) => `${s}${short(o[k])}`);
-  return `${o.total.toFixed(1)} (${parts.join(" ")})`;
+  return `${o.total.toFixed(1)} (${parts.join(" ")}) ${short(o.roundTrips)} rt`;
 }
 
 const HEADER = [
@@ -106,7 +107,8 @@ export const LEGEND = [
   "no-checkpointer ms/step. getState: median of 20 `graph.getState` on the last thread after its last step. history:",
   "one `for await` over `graph.getStateHistory` of that thread. put/getTuple/putWrites: latency of the saver",
   "instance's calls during the workload. store ops/step: KeyvSaver store operations per step (g get, gm getMany,",
-  "s set, sm setMany, d delete, dm deleteMany). stored: as the backend reports it (PostgreSQL",
+  "s set, sm setMany, d delete, dm deleteMany, c commit = a checkpoint's writes and its conditional index write),",
+  "then rt = store round trips per step (a commit is 1 on SQLite/PostgreSQL/Redis/memory, 2 on MySQL). stored: as the backend reports it (PostgreSQL",
   "pg_total_relation_size, SQLite file after wal_checkpoint(TRUNCATE) + -wal, Redis MEMORY USAGE of our keys,",
   "MariaDB data_length+index_length after ANALYZE TABLE). logical: payload bytes of every thread's final state.",
 ].join("\n");

@@ -13,7 +13,8 @@ export type GraphkeepErrorCode =
   | "BUDGET_EXCEEDED"
   | "UNPRICED_MODEL"
   | "THREAD_BUSY"
-  | "LEASE_LOST";
+  | "LEASE_LOST"
+  | "WRITE_CONFLICT";
 
 /**
  * Base class of every error thrown by graphkeep. Check `code` (or `instanceof`) to branch on the condition.

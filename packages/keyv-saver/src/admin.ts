@@ -21,6 +21,8 @@ export interface SaverInternals {
   ttl: number | undefined;
   /** the validated index, `undefined` when absent or expired */
   readIndex(threadId: string): Promise<ThreadIndex | undefined>;
+  /** the stored form of an index rewritten outside `put`: a fresh token, and the saver forgets the old one */
+  indexValue(threadId: string, idx: ThreadIndex): ThreadIndex;
   deleteThreadLocked(threadId: string): Promise<void>;
   purgeIfExpired(threadId: string): Promise<void>;
 }
@@ -135,7 +137,7 @@ export function pruneCheckpoints(
     // index first, so no visible checkpoint ever points at a deleted key
     const { pages, stale } = repage(threadId, idx, before);
     await i.store.setMany(pages);
-    await i.store.setMany([{ key: keys.index(threadId), value: idx }]);
+    await i.store.setMany([{ key: keys.index(threadId), value: i.indexValue(threadId, idx) }]);
     await i.store.deleteMany([...stale, ...doomedRecords, ...doomedWrites, ...doomedValues]);
     return result;
   });
@@ -228,7 +230,7 @@ export function copyThread(i: SaverInternals, from: string, to: string): Promise
     const meta: ThreadMeta = { t: to, c: now, u: now, x };
     await i.store.setMany([
       { key: keys.meta(to), value: meta },
-      { key: keys.index(to), value: { ...src, t: to, c: now, u: now, x } satisfies ThreadIndex },
+      { key: keys.index(to), value: i.indexValue(to, { ...src, t: to, c: now, u: now, x }) },
     ]);
     return all.length;
   });

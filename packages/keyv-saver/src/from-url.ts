@@ -1,11 +1,7 @@
 import { createRequire } from "node:module";
-import {
-  AdapterNotInstalledError,
-  InvalidArgumentError,
-  StoreUnavailableError,
-  UnsupportedUrlError,
-} from "@graphkeep/core";
+import { AdapterNotInstalledError, InvalidArgumentError, UnsupportedUrlError } from "@graphkeep/core";
 import Keyv, { type KeyvStoreAdapter } from "keyv";
+import { KeyvBetterSqlite } from "./sqlite-store.js";
 import type { KeyvSaverUrlOptions } from "./types.js";
 
 const URL_DEFAULTS = { namespace: "graphkeep", table: "graphkeep_checkpoints", sqliteWal: true } as const;
@@ -75,56 +71,6 @@ function withSafeMysqlPool<T>(create: () => T): T {
   }
 }
 
-interface SerializedEntry {
-  key: string;
-  value: unknown;
-}
-
-/**
- * @keyv/sqlite and @keyv/mysql have no `setMany`: keyv then sends one autocommitted statement per key (slow, and
- * a batch is not atomic). This gives them one multi-row upsert per batch: one statement, one transaction.
- */
-function addSqliteSetMany(store: {
-  query?: (sql: string, ...p: unknown[]) => Promise<unknown>;
-  opts?: { table?: string };
-}) {
-  const table = store.opts?.table ?? "keyv";
-  (store as { setMany?: unknown }).setMany = async (entries: SerializedEntry[]) => {
-    for (let at = 0; at < entries.length; at += 400) {
-      const part = entries.slice(at, at + 400);
-      await store.query?.(
-        `INSERT INTO ${table} (key, value) VALUES ${part.map(() => "(?, ?)").join(", ")} ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-        ...part.flatMap((e) => [e.key, e.value]),
-      );
-    }
-  };
-}
-
-function addMysqlSetMany(store: { query?: (sql: string) => Promise<unknown>; opts?: { table?: string } }) {
-  const table = store.opts?.table ?? "keyv";
-  const sqlEscape = (requireFrom("@keyv/mysql", "mysql2") as { escape: (v: unknown) => string }).escape;
-  (store as { setMany?: unknown }).setMany = async (entries: SerializedEntry[]) => {
-    let rows: string[] = [];
-    let bytes = 0;
-    const flush = async () => {
-      if (rows.length === 0) return;
-      await store.query?.(
-        `INSERT INTO \`${table}\` (id, value) VALUES ${rows.join(", ")} ON DUPLICATE KEY UPDATE value = VALUES(value)`,
-      );
-      rows = [];
-      bytes = 0;
-    };
-    for (const e of entries) {
-      const row = `(${sqlEscape(e.key)}, ${sqlEscape(e.value)})`;
-      // stay well under max_allowed_packet (16 MB by default on MariaDB, 64 MB on MySQL 8)
-      if (bytes + row.length > 4_000_000) await flush();
-      rows.push(row);
-      bytes += row.length;
-    }
-    await flush();
-  };
-}
-
 type Ctor = new (...args: never[]) => KeyvStoreAdapter & { query?: (sql: string) => Promise<unknown> };
 interface Module {
   default: Ctor;
@@ -172,43 +118,6 @@ export function parseClusterUrl(url: string): ClusterOptions {
   return { rootNodes, defaults };
 }
 
-type ClusterAdapter = KeyvStoreAdapter & { getClient(): Promise<unknown>; disconnect(force?: boolean): Promise<void> };
-
-/**
- * Connects before the first command: @keyv/redis connects lazily, and commands issued together before the
- * cluster's slot map is loaded fail (`reading 'master'`) or are lost.
- */
-async function connectCluster(store: ClusterAdapter, timeout: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  let failure: unknown;
-  store.on("error", (e: unknown) => {
-    failure = e;
-  });
-  try {
-    await Promise.race([
-      store.getClient(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeout} ms`)), timeout);
-      }),
-    ]);
-  } catch (e) {
-    await store.disconnect(true).catch(() => undefined);
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new StoreUnavailableError("connect", `KeyvSaver.fromUrl: could not connect to the Redis Cluster: ${msg}`, {
-      cause: failure ?? e,
-    });
-  } finally {
-    clearTimeout(timer);
-  }
-  if (failure !== undefined) {
-    await store.disconnect(true).catch(() => undefined);
-    const msg = failure instanceof Error ? failure.message : String(failure);
-    throw new StoreUnavailableError("connect", `KeyvSaver.fromUrl: could not connect to the Redis Cluster: ${msg}`, {
-      cause: failure,
-    });
-  }
-}
-
 /** Opens a Keyv instance for a connection URL, loading the adapter on demand. @internal */
 export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): Promise<Keyv> {
   if (typeof url !== "string" || url === "") {
@@ -226,17 +135,7 @@ export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): 
     case "memory:":
       return new Keyv({ namespace });
     case "sqlite:": {
-      const { default: KeyvSqlite } = await load<Module>("@keyv/sqlite");
-      const store = new (KeyvSqlite as unknown as new (o: object) => InstanceType<Ctor>)({
-        uri: url,
-        table: opts.table,
-        busyTimeout: 5000,
-      });
-      addSqliteSetMany(store);
-      if (opts.sqliteWal && !/^sqlite:\/\/(:memory:)?$/.test(url)) {
-        await store.query?.("PRAGMA journal_mode=WAL");
-        await store.query?.("PRAGMA synchronous=NORMAL");
-      }
+      const store = new KeyvBetterSqlite({ uri: url, table: opts.table, wal: opts.sqliteWal });
       return new Keyv({ store, namespace });
     }
     case "redis:":
@@ -253,11 +152,11 @@ export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): 
       const { default: KeyvRedis } = await load<Module>("@keyv/redis");
       // an options object with rootNodes makes @keyv/redis call createCluster; it splits multi-key commands by slot.
       // throwOnErrors: its cluster setMany otherwise reports a failed write as success.
-      const store = new (KeyvRedis as unknown as new (o: ClusterOptions, x: object) => ClusterAdapter)(
+      // the saver connects it before the first command (backends/redis.ts)
+      const store = new (KeyvRedis as unknown as new (o: ClusterOptions, x: object) => KeyvStoreAdapter)(
         parseClusterUrl(url),
         { throwOnErrors: true },
       );
-      await connectCluster(store, options.operationTimeout ?? 5000);
       return new Keyv({ store, namespace, useKeyPrefix: false });
     }
     case "postgres:":
@@ -275,14 +174,7 @@ export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): 
       const store = withSafeMysqlPool(
         () => new (KeyvMysql as unknown as new (o: object) => InstanceType<Ctor>)({ uri: url, table: opts.table }),
       );
-      // @keyv/mysql creates `value TEXT` (64 KB); checkpoints outgrow it
-      const rows = (await store.query?.(
-        `SELECT DATA_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${opts.table}' AND COLUMN_NAME = 'value'`,
-      )) as Array<{ t: string }> | undefined;
-      if (rows?.[0] && rows[0].t.toLowerCase() !== "longtext") {
-        await store.query?.(`ALTER TABLE \`${opts.table}\` MODIFY value LONGTEXT`);
-      }
-      addMysqlSetMany(store);
+      // LONGTEXT values, case-sensitive keys and a multi-row setMany are set up by the saver (backends/mysql.ts)
       return new Keyv({ store, namespace });
     }
     default:

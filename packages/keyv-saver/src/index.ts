@@ -14,6 +14,8 @@ export {
 } from "@graphkeep/core";
 export type { CheckpointInfo, PruneResult } from "./admin.js";
 export type { StoredBlob } from "./codec.js";
+export { isWriteConflictError, type KeyvSaverErrorCode, WriteConflictError } from "./errors.js";
 export { KeyvSaver } from "./saver.js";
+export { type BetterSqliteDatabase, KeyvBetterSqlite, type KeyvBetterSqliteOptions } from "./sqlite-store.js";
 export type { StoreOperationCounts } from "./store.js";
 export type { FencingGuard, KeyvSaverOptions, KeyvSaverUrlOptions, SaverStats, ThreadInfo } from "./types.js";

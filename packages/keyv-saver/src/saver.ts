@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { CheckpointCorruptError, InvalidArgumentError, InvalidConfigError, isGraphkeepError } from "@graphkeep/core";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
@@ -23,6 +24,7 @@ import * as admin from "./admin.js";
 import { decodeBlob, encodeBlob, isStoredBlob, type StoredBlob } from "./codec.js";
 import { diff } from "./delta.js";
 import { type CachedHead, type CachedText, DeltaCache } from "./delta-cache.js";
+import { WriteConflictError } from "./errors.js";
 import { keys } from "./keys.js";
 import { KeyedLock } from "./lock.js";
 import { fitsHead, flushPages, inPages, loadPages, pageKeys, repage } from "./pages.js";
@@ -88,6 +90,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   readonly #touchedWrites = new Set<string>();
   readonly #internals: admin.SaverInternals;
   readonly #fencing: FencingGuard | undefined;
+  /** the index of each thread as this process last wrote or read it: a put needs no read, the commit checks it */
+  readonly #heads = new Map<string, Head>();
 
   /**
    * @param keyv A Keyv instance over any store. Give it its own namespace if it also holds other data.
@@ -122,7 +126,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     this.#fencing = opts.fencing;
     this.#store = new Store(keyv, opts.operationTimeout);
     this.#ttl = opts.ttl;
-    this.#registry = new Registry(this.#store, this.#lock);
+    // shard keys get a lock table of their own: a thread id shaped like a shard key must never share its lock
+    this.#registry = new Registry(this.#store, new KeyedLock());
     this.#snapshotEvery = delta?.snapshotEvery ?? 1;
     this.#cache = delta && delta.cacheBytes > 0 ? new DeltaCache(delta.cacheBytes) : undefined;
     this.#internals = {
@@ -132,6 +137,12 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       cache: this.#cache,
       ttl: this.#ttl,
       readIndex: (t) => this.#readIndex(t),
+      indexValue: (t, idx) => {
+        // a new token: a process that remembers the old index must read this one before it writes
+        this.#heads.delete(t);
+        const { g: _old, ...rest } = idx;
+        return { g: newToken(), ...rest };
+      },
       deleteThreadLocked: (t) => this.#deleteThreadLocked(t),
       purgeIfExpired: (t) => this.#purgeIfExpired(t),
     };
@@ -151,7 +162,15 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   static async fromUrl(url: string, options: KeyvSaverUrlOptions = {}): Promise<KeyvSaver> {
     const { openKeyv } = await import("./from-url.js");
     const keyv = await openKeyv(url, options);
-    return new KeyvSaver(keyv, options);
+    const saver = new KeyvSaver(keyv, options);
+    try {
+      // connect (a cluster loads its slot map) and fix up the adapter now: a bad store fails here, not mid-run
+      await saver.#store.ready();
+    } catch (e) {
+      await keyv.disconnect().catch(() => undefined);
+      throw e;
+    }
+    return saver;
   }
 
   /** The Keyv instance this saver writes to. */
@@ -422,6 +441,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       const wKey = keys.writes(threadId, ns, checkpointId);
       const [rawIdx, rawRec, writes] = await this.#store.getMany<unknown>([keys.index(threadId), recKey, wKey]);
       const idx = this.#liveIndex(rawIdx, threadId);
+      this.#noteHead(rawIdx, threadId);
       if (idx === undefined || rawRec === undefined) return undefined;
       // a record without an index entry is a put that did not finish: it does not exist
       const n = nsIndex(idx, ns);
@@ -430,7 +450,9 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       const fetched = await this.#fetch(neededValueKeys(threadId, ns, rec.cv, rec.ch));
       return this.#buildTuple(threadId, ns, checkpointId, rec, writes, fetched, true);
     }
-    const idx = await this.#readIndex(threadId);
+    const rawIdx = await this.#store.get(keys.index(threadId));
+    const idx = this.#liveIndex(rawIdx, threadId);
+    this.#noteHead(rawIdx, threadId);
     const n = idx && nsIndex(idx, ns);
     const head = n?.e[n.e.length - 1];
     if (n === undefined || head === undefined) return undefined;
@@ -604,62 +626,137 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
 
     await this.#lock.run(threadId, async () => {
       await this.#fencing?.assertCurrent(threadId, config, "put");
-      let rawIdx: unknown;
-      if (unresolved.length === 0) {
-        [, rawIdx] = await Promise.all([
-          this.#store.setMany([...values, { key: keys.checkpoint(threadId, ns, cid), value: record() }]),
-          this.#store.get(keys.index(threadId)),
-          this.#registry.add(threadId),
-        ]);
-      } else {
-        // the parent's chains are not in memory: read them from its record while the values are written
-        const [, got] = await Promise.all([
-          this.#store.setMany(values),
-          this.#store.getMany<unknown>([
-            keys.index(threadId),
-            ...(parent ? [keys.checkpoint(threadId, ns, parent)] : []),
-          ]),
-          this.#registry.add(threadId),
-        ]);
-        rawIdx = got[0];
-        await this.#resolveInherited(threadId, ns, parent, got[1], unresolved, cv, ch);
-        await this.#store.setMany([{ key: keys.checkpoint(threadId, ns, cid), value: record() }]);
+      const rememberedHead = this.#heads.get(threadId);
+      // a thread this process has not seen is assumed new: the commit checks it (one round trip either way)
+      let head: Head = rememberedHead ?? { token: null, idx: undefined };
+      let needParent = unresolved.length > 0;
+      let fresh = false;
+      try {
+        for (let attempt = 0; ; attempt++) {
+          if (needParent) {
+            const got = await this.#store.getMany<unknown>([
+              keys.index(threadId),
+              ...(parent ? [keys.checkpoint(threadId, ns, parent)] : []),
+            ]);
+            head = this.#headOf(got[0], threadId);
+            await this.#resolveInherited(threadId, ns, parent, got[1], unresolved, cv, ch);
+            needParent = false;
+          }
+          const built = await this.#nextIndex(threadId, ns, cid, parent, cv, ch, head.idx);
+          const token = newToken();
+          const indexValue = { g: token, ...built.idx };
+          const entries: StoreEntry[] = [
+            ...values,
+            { key: keys.checkpoint(threadId, ns, cid), value: record() },
+            ...built.pages,
+            { key: keys.meta(threadId), value: built.meta },
+          ];
+          let ok: boolean;
+          if (head.token === undefined) {
+            // an index written before tokens existed: ordered, unconditional writes (the next put has a token)
+            await this.#store.setMany(entries);
+            await this.#store.setMany([{ key: keys.index(threadId), value: indexValue }]);
+            ok = true;
+          } else {
+            [ok] = await Promise.all([
+              this.#store.commit({
+                entries,
+                index: { key: keys.index(threadId), value: indexValue, expect: head.token },
+              }),
+              this.#registry.add(threadId),
+            ]);
+          }
+          if (ok) {
+            fresh = built.fresh;
+            this.#rememberHead(threadId, { token, idx: indexValue });
+            if (built.stale.length > 0) await this.#store.deleteMany(built.stale);
+            break;
+          }
+          // another writer (or a late write) moved the index on: read it and build on what is stored
+          if (attempt >= 4) {
+            throw new WriteConflictError(
+              threadId,
+              `KeyvSaver.put: the index of thread "${threadId}" changed under every one of 5 attempts; is another process writing this thread? (use @graphkeep/lease for one writer per thread)`,
+            );
+          }
+          head = this.#headOf(await this.#store.get(keys.index(threadId)), threadId);
+        }
+      } catch (e) {
+        // the stored index is unknown now (a write may still land): read it before the next put
+        this.#heads.delete(threadId);
+        throw e;
       }
-      const now = Date.now();
-      const x = this.#ttl !== undefined ? now + this.#ttl : undefined;
-      let idx: ThreadIndex = this.#liveIndex(rawIdx, threadId) ?? { v: 1, t: threadId, ns: [], c: now, u: now };
-      let n = nsIndex(idx, ns);
-      if (n === undefined) {
-        n = { e: [], cv: {} };
-        idx.ns.push([ns, n]);
-      }
-      let before: string[] | undefined;
-      if (!fitsHead(n, cid)) {
-        // older than paged entries (rare: a put out of id order): load every page and page the index anew
-        before = pageKeys(threadId, idx);
-        idx = await loadPages(this.#store, threadId, idx);
-        n = nsIndex(idx, ns)!;
-      }
-      const fresh = !n.e.some(([id]) => id === cid);
-      insertEntry(n, cid, parent, cv, ch);
-      const repaged = before !== undefined ? repage(threadId, idx, before) : undefined;
-      const pages = repaged?.pages ?? flushPages(threadId, idx);
-      idx.u = now;
-      idx.x = x;
-      const meta: ThreadMeta = { t: threadId, c: idx.c, u: now, x };
-      // pages first, then the head that points at them, then pages nothing points at any more
-      await this.#store.setMany(pages);
-      await this.#store.setMany([
-        { key: keys.meta(threadId), value: meta },
-        { key: keys.index(threadId), value: idx },
-      ]);
-      if (repaged && repaged.stale.length > 0) await this.#store.deleteMany(repaged.stale);
       // a checkpoint this put created has no writes yet, unless putWrites raced ahead of it (async durability)
       const wKey = keys.writes(threadId, ns, cid);
       if (fresh && !this.#touchedWrites.has(wKey)) this.#rememberWrites(threadId, wKey, []);
     });
     this.#cache?.set(threadId, ns, { checkpointId: cid, cv, ch, texts });
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: cid } };
+  }
+
+  /** The token and live content of a stored index (`token: undefined` for an index written before tokens). */
+  #headOf(raw: unknown, threadId: string): Head {
+    const idx = checkIndex(raw, threadId);
+    if (idx === undefined) return { token: null, idx: undefined };
+    return { token: typeof idx.g === "string" ? idx.g : undefined, idx: isExpired(idx) ? undefined : idx };
+  }
+
+  /**
+   * True when `checkpointId` is newer than every checkpoint of the thread's known index: its put has not landed
+   * (async durability writes a step's writes before its checkpoint), so it can have no stored writes yet.
+   */
+  #newerThanHead(threadId: string, ns: string, checkpointId: string): boolean {
+    const head = this.#heads.get(threadId);
+    if (head === undefined || typeof head.token !== "string" || head.idx === undefined) return false;
+    const n = nsIndex(head.idx, ns);
+    const newest = n?.e[n.e.length - 1]?.[0];
+    return newest !== undefined && checkpointId > newest;
+  }
+
+  /** A read index becomes the known head of a thread this process has none for (a resumed thread's first put). */
+  #noteHead(raw: unknown, threadId: string): void {
+    if (!this.#heads.has(threadId)) this.#rememberHead(threadId, this.#headOf(raw, threadId));
+  }
+
+  #rememberHead(threadId: string, head: Head): void {
+    this.#heads.delete(threadId);
+    this.#heads.set(threadId, head);
+    // bounded: the least recently written threads are forgotten first (their next put reads the index)
+    if (this.#heads.size > 10_000) this.#heads.delete(this.#heads.keys().next().value!);
+  }
+
+  /** The index after adding one checkpoint to `base` (copied, never changed), with the pages to write. */
+  async #nextIndex(
+    threadId: string,
+    ns: string,
+    cid: string,
+    parent: string | null,
+    cv: Record<string, Version>,
+    ch: Record<string, Version[]>,
+    base: ThreadIndex | undefined,
+  ): Promise<{ idx: ThreadIndex; pages: StoreEntry[]; stale: string[]; meta: ThreadMeta; fresh: boolean }> {
+    const now = Date.now();
+    const x = this.#ttl !== undefined ? now + this.#ttl : undefined;
+    let idx: ThreadIndex = base ? copyIndex(base) : { v: 1, t: threadId, ns: [], c: now, u: now };
+    let n = nsIndex(idx, ns);
+    if (n === undefined) {
+      n = { e: [], cv: {} };
+      idx.ns.push([ns, n]);
+    }
+    let before: string[] | undefined;
+    if (!fitsHead(n, cid)) {
+      // older than paged entries (rare: a put out of id order): load every page and page the index anew
+      before = pageKeys(threadId, idx);
+      idx = await loadPages(this.#store, threadId, idx);
+      n = nsIndex(idx, ns)!;
+    }
+    const fresh = !n.e.some(([id]) => id === cid);
+    insertEntry(n, cid, parent, cv, ch);
+    const repaged = before !== undefined ? repage(threadId, idx, before) : undefined;
+    const pages = repaged?.pages ?? flushPages(threadId, idx);
+    idx.u = now;
+    idx.x = x;
+    return { idx, pages, stale: repaged?.stale ?? [], meta: { t: threadId, c: idx.c, u: now, x }, fresh };
   }
 
   /** Finds the delta chains of channels a checkpoint inherits, from its parent's record or the values. */
@@ -745,6 +842,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
         const known = this.#lastWrites.get(threadId);
         let doc: WriteRecord[];
         if (known?.key === wKey) doc = [...known.doc];
+        else if (this.#newerThanHead(threadId, ns, cid)) doc = [];
         else {
           const raw = await this.#store.get<unknown>(wKey);
           doc = raw === undefined ? [] : this.#orderedWrites(threadId, cid, wKey, raw);
@@ -858,6 +956,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   async #deleteThreadLocked(tid: string): Promise<void> {
     this.#cache?.forget(tid);
     this.#lastWrites.delete(tid);
+    this.#heads.delete(tid);
     const raw = await this.#store.get<unknown>(keys.index(tid));
     const head = raw === undefined ? undefined : (raw as ThreadIndex);
     const doomed = new Set<string>();
@@ -1015,6 +1114,24 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   purgeExpired(): Promise<number> {
     return admin.purgeExpired(this.#internals);
   }
+}
+
+/** What this process knows of a thread's stored index: its token (`null`: absent) and live content. */
+interface Head {
+  /** `null`: no index is stored; `undefined`: an index written before tokens */
+  token: string | null | undefined;
+  idx: ThreadIndex | undefined;
+}
+
+/** A random index token: every index write gets a new one, so a conditional write can tell a moved index. */
+function newToken(): string {
+  return randomBytes(9).toString("base64url");
+}
+
+/** A copy of an index that `insertEntry` and the pagers may change (entries and page lists copied, no token). */
+function copyIndex(base: ThreadIndex): ThreadIndex {
+  const { g: _token, ...rest } = base;
+  return { ...rest, ns: base.ns.map(([name, n]) => [name, { ...n, e: [...n.e], p: n.p ? [...n.p] : undefined }]) };
 }
 
 export type { KeyvSaverOptions, KeyvSaverUrlOptions };

@@ -1,5 +1,6 @@
 import { GraphkeepError, StoreUnavailableError, withTimeout } from "@graphkeep/core";
 import type Keyv from "keyv";
+import { type Backend, type CommitBatch, detectBackend } from "./backends/index.js";
 
 /** Store operations issued by a saver, by kind. Each `*Many` call counts once. */
 export interface StoreOperationCounts {
@@ -9,6 +10,10 @@ export interface StoreOperationCounts {
   setMany: number;
   delete: number;
   deleteMany: number;
+  /** checkpoint commits (entries + conditional index write) */
+  commit: number;
+  /** store round trips in all: one per operation, one or two per commit depending on the engine */
+  roundTrips: number;
 }
 
 export interface StoreEntry {
@@ -26,13 +31,25 @@ const CHUNK = 500;
  */
 export class Store {
   readonly keyv: Keyv;
-  readonly counts: StoreOperationCounts = { get: 0, getMany: 0, set: 0, setMany: 0, delete: 0, deleteMany: 0 };
+  readonly counts: StoreOperationCounts = {
+    get: 0,
+    getMany: 0,
+    set: 0,
+    setMany: 0,
+    delete: 0,
+    deleteMany: 0,
+    commit: 0,
+    roundTrips: 0,
+  };
+  readonly backend: Backend;
   #timeout: number;
   #lastError: unknown;
+  #ready: Promise<void> | undefined;
 
   constructor(keyv: Keyv, timeout: number) {
     this.keyv = keyv;
     this.#timeout = timeout;
+    this.backend = detectBackend(keyv, timeout);
     // keyv swallows store errors unless told otherwise; a swallowed error would read as "no checkpoint".
     keyv.throwOnErrors = true;
     // keyv (and adapters) emit `error` events; keep the last one for diagnostics and never crash on them.
@@ -41,8 +58,23 @@ export class Store {
     });
   }
 
-  async #run<T>(op: keyof StoreOperationCounts, fn: () => Promise<T>): Promise<T> {
+  /** Runs the adapter fixes once before the first operation; a failed attempt is retried by the next one. */
+  ready(): Promise<void> {
+    this.#ready ??= this.backend.prepare().catch((e) => {
+      this.#ready = undefined;
+      if (e instanceof GraphkeepError) throw e;
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new StoreUnavailableError("connect", `KeyvSaver: preparing the ${this.backend.name} store failed: ${msg}`, {
+        cause: e,
+      });
+    });
+    return this.#ready;
+  }
+
+  async #run<T>(op: Exclude<keyof StoreOperationCounts, "roundTrips">, fn: () => Promise<T>): Promise<T> {
+    await this.ready();
     this.counts[op] += 1;
+    this.counts.roundTrips += op === "commit" ? (this.backend.commitRoundTrips ?? 1) : 1;
     try {
       return await withTimeout(
         this.#timeout,
@@ -68,6 +100,11 @@ export class Store {
   async getMany<T>(keys: string[]): Promise<Array<T | undefined>> {
     if (keys.length === 0) return [];
     if (keys.length === 1) return [await this.get<T>(keys[0]!)];
+    const adapter: unknown = this.keyv.store;
+    if (!(adapter instanceof Map) && typeof (adapter as { getMany?: unknown }).getMany !== "function") {
+      // keyv's fallback reads each key with allSettled and turns a failed read into "not found"
+      return Promise.all(keys.map((k) => this.get<T>(k)));
+    }
     const out: Array<T | undefined> = [];
     for (let i = 0; i < keys.length; i += CHUNK) {
       const part = keys.slice(i, i + CHUNK);
@@ -102,6 +139,23 @@ export class Store {
       const part = keys.slice(i, i + CHUNK);
       await this.#run("deleteMany", () => this.keyv.deleteMany(part));
     }
+  }
+
+  /**
+   * Writes a checkpoint's entries and then its thread index, only while the stored index still carries
+   * `batch.index.expect`. One atomic round trip where the engine allows it; otherwise ordered writes through
+   * Keyv (entries, then a read of the index token, then the index). Resolves false when the token moved on.
+   */
+  async commit(batch: CommitBatch): Promise<boolean> {
+    await this.ready();
+    const atomic = this.backend.commit;
+    if (atomic !== undefined) return this.#run("commit", () => atomic(batch));
+    await this.setMany(batch.entries);
+    const current = await this.get<{ g?: unknown }>(batch.index.key);
+    const { expect } = batch.index;
+    if (expect === null ? current !== undefined : current?.g !== expect) return false;
+    await this.setMany([{ key: batch.index.key, value: batch.index.value }]);
+    return true;
   }
 
   #refused(op: string): StoreUnavailableError {

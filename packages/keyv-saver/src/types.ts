@@ -127,6 +127,8 @@ export interface NamespaceIndex {
 
 /** @internal thread index stored under `{t}:idx`. */
 export interface ThreadIndex {
+  /** token of this write of the index (first field: engines check it in the stored text); absent before 0.2 */
+  g?: string | undefined;
   v: 1;
   /** thread id, as given */
   t: string;

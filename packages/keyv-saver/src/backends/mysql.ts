@@ -1,0 +1,96 @@
+import { createRequire } from "node:module";
+import type Keyv from "keyv";
+import { type Backend, type CommitBatch, type RawCodec, rawCodec, tokenPrefix } from "./types.js";
+
+interface KeyvMysqlLike {
+  opts: { table?: string; keySize?: number };
+  query(sql: string): Promise<unknown>;
+  setMany?: unknown;
+}
+
+type Escape = (v: unknown) => string;
+
+function mysqlEscape(): Escape {
+  const req = typeof require === "function" ? require : createRequire(import.meta.url);
+  const here = createRequire(req.resolve("@keyv/mysql"));
+  return (here("mysql2") as { escape: Escape }).escape;
+}
+
+/**
+ * @keyv/mysql: keys made case-sensitive (`utf8mb4_bin`; keyv creates them `utf8mb4_general_ci`, so threads
+ * `Alice` and `alice` would share rows), values widened to LONGTEXT, a multi-row `setMany`, and a commit of two
+ * ordered statements: the values and records, then the index only if its token still matches. The pool runs
+ * one statement per call, so the two cannot share a transaction; a crash between them leaves unreferenced rows.
+ */
+export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
+  const table = `\`${(store.opts.table ?? "keyv").replace(/`/g, "``")}\``;
+  const rawTable = store.opts.table ?? "keyv";
+  const sqlValue = mysqlEscape();
+  let codec: RawCodec | undefined;
+  return {
+    name: "mysql",
+    commitRoundTrips: 2,
+    async prepare() {
+      const cols = (await store.query(
+        `SELECT COLUMN_NAME AS c, DATA_TYPE AS t, COLLATION_NAME AS k FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${sqlValue(rawTable)}`,
+      )) as Array<{ c: string; t: string; k: string | null }>;
+      const id = cols.find((x) => x.c === "id");
+      const value = cols.find((x) => x.c === "value");
+      if (id && id.k !== "utf8mb4_bin") {
+        await store.query(
+          `ALTER TABLE ${table} MODIFY id VARCHAR(${Number(store.opts.keySize ?? 255)}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL`,
+        );
+      }
+      if (value && value.t.toLowerCase() !== "longtext")
+        await store.query(`ALTER TABLE ${table} MODIFY value LONGTEXT`);
+      store.setMany = async (entries: Array<{ key: string; value: string }>) => upsert(entries);
+      codec = await rawCodec(keyv);
+    },
+    get commit() {
+      return codec === undefined ? undefined : commit;
+    },
+  };
+
+  async function upsert(entries: Array<{ key: string; value: string }>): Promise<void> {
+    let rows: string[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (rows.length === 0) return;
+      await store.query(
+        `INSERT INTO ${table} (id, value) VALUES ${rows.join(", ")} ON DUPLICATE KEY UPDATE value = VALUES(value)`,
+      );
+      rows = [];
+      bytes = 0;
+    };
+    for (const e of entries) {
+      const row = `(${sqlValue(e.key)}, ${sqlValue(e.value)})`;
+      // stay well under max_allowed_packet (16 MB by default on MariaDB, 64 MB on MySQL 8)
+      if (bytes + row.length > 4_000_000) await flush();
+      rows.push(row);
+      bytes += row.length;
+    }
+    await flush();
+  }
+
+  async function commit(batch: CommitBatch): Promise<boolean> {
+    const c = codec!;
+    const rows = await Promise.all(
+      batch.entries.map(async (e) => ({ key: c.key(e.key), value: await c.value(e.value) })),
+    );
+    const indexKey = sqlValue(c.key(batch.index.key));
+    const indexValue = sqlValue(await c.value(batch.index.value));
+    await upsert(rows);
+    const { expect } = batch.index;
+    if (expect === null) {
+      const r = (await store.query(
+        `INSERT INTO ${table} (id, value) VALUES (${indexKey}, ${indexValue}) ON DUPLICATE KEY UPDATE id = id`,
+      )) as { affectedRows: number };
+      return r.affectedRows === 1;
+    }
+    const prefix = tokenPrefix(expect);
+    const r = (await store.query(
+      `UPDATE ${table} SET value = ${indexValue} WHERE id = ${indexKey} AND LEFT(value, ${prefix.length}) = ${sqlValue(prefix)}`,
+    )) as { affectedRows: number };
+    return r.affectedRows === 1;
+  }
+}
