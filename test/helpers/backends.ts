@@ -50,6 +50,8 @@ async function widenMysqlTable(url: string): Promise<void> {
 }
 
 const ns = () => `t${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+/** A Keyv namespace no other test uses (clean storage). */
+export const freshNamespace = ns;
 
 export const backends: Backend[] = [
   { name: "memory", url: "memory:", skip: undefined, keyv: (n = ns()) => new Keyv({ namespace: n }) },

@@ -10,6 +10,8 @@ export class TcpProxy {
   port = 0;
   /** Milliseconds every server answer is held back (a slow store that still answers). */
   delayMs = 0;
+  /** Milliseconds a request (one chunk from the client) is held back before the server sees it. */
+  holdRequest: (chunk: Buffer) => number = () => 0;
 
   constructor(
     readonly targetHost: string,
@@ -31,7 +33,16 @@ export class TcpProxy {
       upstream.on("error", drop);
       client.on("close", drop);
       upstream.on("close", drop);
-      client.pipe(upstream);
+      // requests a test holds back reach the server late, in order (a write that times out, then lands)
+      let requests = Promise.resolve();
+      client.on("data", (chunk: Buffer) => {
+        const hold = this.holdRequest(chunk);
+        requests = requests
+          .then(() => (hold > 0 ? new Promise<void>((r) => setTimeout(r, hold)) : undefined))
+          .then(() => {
+            if (upstream.writable) upstream.write(chunk);
+          });
+      });
       // answers keep their order whatever the delay (a reordered reply would corrupt the protocol stream)
       let queue = Promise.resolve();
       upstream.on("data", (chunk: Buffer) => {

@@ -3,23 +3,12 @@ import { InvalidArgumentError, KeyvSaver, StoreUnavailableError } from "@graphke
 import type KeyvRedis from "@keyv/redis";
 import { Command, type StateSnapshot } from "@langchain/langgraph";
 import { deltaChannelHistoryTests, validate } from "@langchain/langgraph-checkpoint-validation";
-import { REQUIRE_SERVICES, reachable } from "../../../test/helpers/backends.js";
+import { CLUSTER_URL, clusterSkip } from "../../../test/helpers/cluster.js";
 import { approvalGraph, type Calls, interruptsOf, linearGraph } from "../../../test/helpers/graphs.js";
 import { parseClusterUrl } from "../src/from-url.js";
 
 // KeyvSaver on a Redis Cluster (three masters locally, `.ci/start-redis-cluster`): LangGraph's conformance suite,
 // real graphs, and the key layout that keeps each thread in one hash slot.
-
-const CLUSTER_URL = process.env.REDIS_CLUSTER_URL ?? "redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002";
-
-async function clusterSkip(): Promise<string | undefined> {
-  const first = parseClusterUrl(CLUSTER_URL).rootNodes[0]!.url;
-  if (await reachable(first, 7000)) return undefined;
-  const reason = `Redis Cluster not reachable at ${first} (set REDIS_CLUSTER_URL or run .ci/start-redis-cluster)`;
-  if (REQUIRE_SERVICES) throw new Error(`GRAPHKEEP_REQUIRE_SERVICES=1 but ${reason}`);
-  console.warn(`skipping Redis Cluster suites: ${reason}`);
-  return reason;
-}
 
 const skip = await clusterSkip();
 const ns = () => `c${randomUUID().replaceAll("-", "").slice(0, 12)}`;

@@ -1,19 +1,64 @@
-import { KeyvSaver } from "@graphkeep/keyv-saver";
+import { KeyvBetterSqlite, KeyvSaver } from "@graphkeep/keyv-saver";
+import KeyvRedis, { createCluster } from "@keyv/redis";
 import { deltaChannelHistoryTests, validate } from "@langchain/langgraph-checkpoint-validation";
-import { backends } from "../../../test/helpers/backends.js";
+import Keyv from "keyv";
+import { backends, freshNamespace, sqliteFile } from "../../../test/helpers/backends.js";
+import { CLUSTER_URL, clusterNodes, clusterSkip } from "../../../test/helpers/cluster.js";
 
-// LangGraph's official conformance suite, once per backend. Every created saver gets its own Keyv namespace,
-// so the list tests see clean storage.
-for (const backend of backends) {
-  if (backend.skip) {
-    describe.skip(`KeyvSaver on ${backend.name}: ${backend.skip}`, () => {
+// LangGraph's official conformance suite on every backend, once through a Keyv built by hand (as the keyv docs
+// show) and once through `KeyvSaver.fromUrl`: the saver must be as correct however its store was built. Every
+// created saver gets its own Keyv namespace, so the list tests see clean storage.
+
+interface Variant {
+  name: string;
+  skip: string | undefined;
+  create(): KeyvSaver | Promise<KeyvSaver>;
+}
+
+const clusterSkipReason = await clusterSkip();
+
+const variants: Variant[] = [
+  ...backends.flatMap((b): Variant[] => [
+    { name: `${b.name}, hand-built Keyv`, skip: b.skip, create: () => new KeyvSaver(b.keyv()) },
+    {
+      name: `${b.name}, fromUrl`,
+      skip: b.skip,
+      create: () => KeyvSaver.fromUrl(b.url, { namespace: freshNamespace() }),
+    },
+  ]),
+  {
+    name: "sqlite, hand-built Keyv over KeyvBetterSqlite",
+    skip: undefined,
+    create: () =>
+      new KeyvSaver(
+        new Keyv({ store: new KeyvBetterSqlite({ uri: `sqlite://${sqliteFile}` }), namespace: freshNamespace() }),
+      ),
+  },
+  {
+    name: "Redis Cluster, hand-built Keyv over createCluster (as @keyv/redis documents)",
+    skip: clusterSkipReason,
+    create: () =>
+      new KeyvSaver(
+        new Keyv({
+          // the cast: @keyv/redis 5 types its client union without the cluster type it accepts at run time
+          store: new KeyvRedis(createCluster({ rootNodes: clusterNodes(CLUSTER_URL) }) as never),
+          namespace: freshNamespace(),
+          useKeyPrefix: false,
+        }),
+      ),
+  },
+];
+
+for (const variant of variants) {
+  if (variant.skip) {
+    describe.skip(`KeyvSaver on ${variant.name}: ${variant.skip}`, () => {
       it("is skipped", () => {});
     });
     continue;
   }
   const initializer = {
-    checkpointerName: `KeyvSaver(${backend.name})`,
-    createCheckpointer: () => new KeyvSaver(backend.keyv()),
+    checkpointerName: `KeyvSaver(${variant.name})`,
+    createCheckpointer: variant.create,
     destroyCheckpointer: async (saver: KeyvSaver) => {
       await saver.keyv.clear().catch(() => undefined);
       await saver.close();
