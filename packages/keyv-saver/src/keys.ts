@@ -20,14 +20,30 @@ const SAFE = /^[A-Za-z0-9_.-]*$/;
 /** Longest key (before the Keyv namespace) written as is; longer keys are hashed (SQL adapters use VARCHAR(255)). */
 const MAX_KEY = 180;
 
-/** Encodes one key part so that `:`, `{` and `}` inside ids cannot break the layout. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** False when `s` has a lone surrogate (String.prototype.isWellFormed, which TypeScript's ES2022 lib lacks). */
+const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
+
+/** The shape of a hashed thread tag: a plain id of this shape is encoded instead, so no id can produce one. */
+const HASHED = /^h-[A-Za-z0-9_-]{32}$/;
+
+/**
+ * Encodes one key part so that `:`, `{` and `}` inside ids cannot break the layout: a plain part as is, anything
+ * else as `~` + base64url of its UTF-8, and a string with lone surrogates (which UTF-8 cannot carry: they would
+ * all become U+FFFD) as `!` + base64url of its UTF-16 code units.
+ */
 export function enc(part: string): string {
-  if (SAFE.test(part)) return part;
+  if (SAFE.test(part) && !HASHED.test(part)) return part;
+  if (!wellFormed(part)) return `!${Buffer.from(part, "utf16le").toString("base64url")}`;
   return `~${Buffer.from(part, "utf8").toString("base64url")}`;
 }
 
 function hashed(s: string): string {
-  return createHash("sha256").update(s).digest("base64url").slice(0, 32);
+  // hash what enc() encodes: UTF-16 code units, so ids differing only in lone surrogates hash apart
+  return createHash("sha256")
+    .update(wellFormed(s) ? Buffer.from(s, "utf8") : Buffer.from(s, "utf16le"))
+    .digest("base64url")
+    .slice(0, 32);
 }
 
 function fit(tag: string, rest: string): string {

@@ -43,7 +43,7 @@ export function checkRecord(rec: unknown, threadId: string, checkpointId: string
 export function checkIndex(idx: unknown, threadId: string): ThreadIndex | undefined {
   if (idx === undefined || idx === null) return undefined;
   const i = idx as ThreadIndex;
-  if (typeof i !== "object" || i.v !== 1 || !Array.isArray(i.ns)) {
+  if (typeof i !== "object" || i.v !== 1 || !Array.isArray(i.ns) || (i.t !== undefined && i.t !== threadId)) {
     throw new CheckpointCorruptError(
       { threadId, key: keys.index(threadId) },
       `KeyvSaver: the index of thread "${threadId}" at key "${keys.index(threadId)}" is malformed`,

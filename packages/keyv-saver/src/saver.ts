@@ -111,8 +111,9 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       throw new InvalidArgumentError("KeyvSaver: ttl must be a positive number of milliseconds (or undefined)");
     }
     const delta = opts.delta === false ? undefined : { ...DELTA_DEFAULTS, ...(opts.delta ?? {}) };
-    if (delta && !(Number.isInteger(delta.snapshotEvery) && delta.snapshotEvery >= 1)) {
-      throw new InvalidArgumentError("KeyvSaver: delta.snapshotEvery must be an integer >= 1");
+    if (delta && !(Number.isInteger(delta.snapshotEvery) && delta.snapshotEvery >= 1 && delta.snapshotEvery <= 1024)) {
+      // a read rebuilds up to snapshotEvery links: more would make reads slow without saving much space
+      throw new InvalidArgumentError("KeyvSaver: delta.snapshotEvery must be an integer from 1 to 1024");
     }
     if (delta && !(Number.isFinite(delta.cacheBytes) && delta.cacheBytes >= 0)) {
       throw new InvalidArgumentError("KeyvSaver: delta.cacheBytes must be a number of bytes >= 0");
@@ -484,8 +485,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
   async *list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
     const { before, filter } = options ?? {};
     let limit = options?.limit;
-    if (limit !== undefined && (typeof limit !== "number" || Number.isNaN(limit))) {
-      throw new InvalidArgumentError(`KeyvSaver.list: options.limit must be a number, got ${describe(limit)}`);
+    if (limit !== undefined && !(typeof limit === "number" && (Number.isInteger(limit) || limit === Infinity))) {
+      throw new InvalidArgumentError(`KeyvSaver.list: options.limit must be an integer, got ${describe(limit)}`);
     }
     const threadId = this.#threadId(config, "list", false);
     const nsFilter: unknown = config.configurable?.checkpoint_ns;
@@ -833,11 +834,13 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     this.#touchedWrites.delete(wKey);
     this.#touchedWrites.add(wKey);
     if (this.#touchedWrites.size > 10_000) this.#touchedWrites.delete(this.#touchedWrites.values().next().value!);
-    let batch = this.#writeBatches.get(wKey);
+    // calls merge only when they carry the same fencing token: each batch is checked against its own run's fence
+    const batchKey = `${wKey}\u0000${JSON.stringify(config.configurable?.__graphkeep_fence ?? null)}`;
+    let batch = this.#writeBatches.get(batchKey);
     if (batch === undefined) {
       const ops: Array<(doc: WriteRecord[]) => void> = [];
       const done = this.#lock.run(threadId, async () => {
-        this.#writeBatches.delete(wKey);
+        this.#writeBatches.delete(batchKey);
         await this.#fencing?.assertCurrent(threadId, config, "putWrites");
         const known = this.#lastWrites.get(threadId);
         let doc: WriteRecord[];
@@ -853,7 +856,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
         this.#rememberWrites(threadId, wKey, doc);
       });
       batch = { ops, done };
-      this.#writeBatches.set(wKey, batch);
+      this.#writeBatches.set(batchKey, batch);
     }
     batch.ops.push(apply);
     return batch.done;

@@ -48,6 +48,7 @@ export interface KeyvSaverOptions {
    * messages, a document with small edits) is stored as the changed part plus a reference to its base, with a
    * whole value every `snapshotEvery` versions so a read touches a bounded number of keys. `false` stores
    * every version whole. `cacheBytes` bounds the in-process copy of the last values a delta is computed from.
+   * `snapshotEvery` is at most 1024.
    * @default { snapshotEvery: 64, cacheBytes: 64 MiB }
    */
   delta?: false | { snapshotEvery?: number | undefined; cacheBytes?: number | undefined } | undefined;

@@ -70,31 +70,47 @@ export async function materialize(
       if (got[i] === undefined) throw new BrokenValueError(k, `the base value at key "${k}" of a delta is missing`);
     });
   }
-  const build = (channel: string, version: Version, depth: number): { type: string; pieces: Pieces } | undefined => {
-    const key = keyOf(channel, version);
-    const hit = memo.get(key);
-    if (hit) return hit;
-    const raw = fetched.get(key);
-    if (raw === undefined) return undefined;
-    if (!isDeltaValue(raw)) {
+  // iterative (a chain can be thousands of links long): walk down to a whole value, then apply the deltas upward
+  const build = (channel: string, version: Version): { type: string; pieces: Pieces } | undefined => {
+    const links: Array<[key: string, delta: DeltaValue]> = [];
+    let key = keyOf(channel, version);
+    let base: { type: string; pieces: Pieces } | undefined;
+    while (base === undefined) {
+      base = memo.get(key);
+      if (base !== undefined) break;
+      const raw = fetched.get(key);
+      const below = links[links.length - 1]?.[0];
+      if (raw === undefined) {
+        if (below === undefined) return undefined;
+        throw new BrokenValueError(below, `the base of the delta at key "${below}" is missing`);
+      }
+      if (isDeltaValue(raw)) {
+        if (links.length > 10_000) throw new BrokenValueError(key, `the delta chain at key "${key}" loops`);
+        links.push([key, raw]);
+        key = keyOf(channel, raw[5]);
+        continue;
+      }
       if (!Array.isArray(raw) || typeof raw[0] !== "string" || typeof raw[1] !== "string") {
         throw new BrokenValueError(key, `the value at key "${key}" is not a graphkeep value`);
       }
-      if (raw[2] === 1) return undefined; // binary: returned as stored
-      const r = { type: raw[0], pieces: Pieces.of(raw[1]) };
-      memo.set(key, r);
-      return r;
+      if (raw[2] === 1) {
+        // binary: returned as stored, never a delta base
+        if (below === undefined) return undefined;
+        throw new BrokenValueError(below, `the base of the delta at key "${below}" is missing`);
+      }
+      base = { type: raw[0], pieces: Pieces.of(raw[1]) };
+      memo.set(key, base);
     }
-    if (depth > 10_000) throw new BrokenValueError(key, `the delta chain at key "${key}" loops`);
-    const base = build(channel, raw[5], depth + 1);
-    if (base === undefined) throw new BrokenValueError(key, `the base of the delta at key "${key}" is missing`);
-    try {
-      const r = { type: raw[0], pieces: base.pieces.apply({ p: raw[3], s: raw[4], mid: raw[1] }) };
-      memo.set(key, r);
-      return r;
-    } catch (e) {
-      throw new BrokenValueError(key, `the delta at key "${key}" does not fit its base: ${(e as Error).message}`);
+    for (let i = links.length - 1; i >= 0; i--) {
+      const [k, d] = links[i]!;
+      try {
+        base = { type: d[0], pieces: base.pieces.apply({ p: d[3], s: d[4], mid: d[1] }) };
+      } catch (e) {
+        throw new BrokenValueError(k, `the delta at key "${k}" does not fit its base: ${(e as Error).message}`);
+      }
+      memo.set(k, base);
     }
+    return base;
   };
   for (const [channel, version] of wanted) {
     const key = keyOf(channel, version);
@@ -104,7 +120,7 @@ export async function materialize(
       out.set(channel, raw as StoredBlob);
       continue;
     }
-    const built = build(channel, version, 0);
+    const built = build(channel, version);
     if (built) out.set(channel, [built.type, built.pieces.toString()]);
   }
   return out;
