@@ -1,3 +1,6 @@
+import type { StoredBlob } from "./codec.js";
+import type { CheckpointRecord } from "./types.js";
+
 /** One serialized channel value as text, kept so the next version can be stored as a delta against it. */
 export interface CachedText {
   version: string | number;
@@ -5,17 +8,23 @@ export interface CachedText {
   text: string;
 }
 
-/** What the saver last wrote or read for one thread/namespace: the texts of one checkpoint's values. */
+/**
+ * What the saver last wrote or read for one thread/namespace: the texts of one checkpoint's values, and, when every
+ * value of that checkpoint is known, its record and binary values, so reading it back needs none of its keys.
+ */
 export interface CachedHead {
   checkpointId: string;
   cv: Record<string, string | number>;
   ch: Record<string, Array<string | number>>;
   texts: Map<string, CachedText>;
+  /** the checkpoint as stored: its record and its binary (non-text) values; absent when some value is unknown */
+  whole?: { record: CheckpointRecord; binary: Map<string, StoredBlob> } | undefined;
 }
 
 function sizeOf(h: CachedHead): number {
   let n = 0;
   for (const t of h.texts.values()) n += t.text.length;
+  for (const b of h.whole?.binary.values() ?? []) n += b[1].length;
   return n;
 }
 

@@ -308,14 +308,14 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     checkpointId: string,
     record: CheckpointRecord,
     writesDoc: unknown,
-    fetched: Map<string, unknown>,
+    values: Map<string, unknown> | { whole: Map<string, StoredBlob> },
     remember = false,
   ): Promise<CheckpointTuple> {
     const recKey = keys.checkpoint(threadId, ns, checkpointId);
     const [checkpoint, metadata, whole] = (await Promise.all([
       this.#decode(record.c, threadId, checkpointId, recKey),
       this.#decode(record.m, threadId, checkpointId, recKey),
-      this.#values(threadId, ns, checkpointId, record.cv, fetched),
+      values instanceof Map ? this.#values(threadId, ns, checkpointId, record.cv, values) : values.whole,
     ])) as [Checkpoint, CheckpointMetadata, Map<string, StoredBlob>];
     const channelValues: Record<string, unknown> = {};
     for (const [channel, blob] of whole) {
@@ -330,10 +330,18 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     checkpoint.channel_versions = { ...record.cv };
     if (remember && this.#cache) {
       const texts = new Map<string, CachedText>();
+      const binary = new Map<string, StoredBlob>();
       for (const [channel, blob] of whole) {
         if (blob.length === 2) texts.set(channel, { version: record.cv[channel]!, type: blob[0], text: blob[1] });
+        else binary.set(channel, blob);
       }
-      this.#cache.set(threadId, ns, { checkpointId, cv: record.cv, ch: record.ch ?? {}, texts });
+      this.#cache.set(threadId, ns, {
+        checkpointId,
+        cv: record.cv,
+        ch: record.ch ?? {},
+        texts,
+        whole: { record, binary },
+      });
     }
     const pendingWrites = await this.#decodeWrites(threadId, ns, checkpointId, writesDoc);
     if (checkpoint.v < 4 && record.p !== null) await this.#migratePendingSends(checkpoint, threadId, ns, record.p);
@@ -451,7 +459,23 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       const fetched = await this.#fetch(neededValueKeys(threadId, ns, rec.cv, rec.ch));
       return this.#buildTuple(threadId, ns, checkpointId, rec, writes, fetched, true);
     }
-    const rawIdx = await this.#store.get(keys.index(threadId));
+    // the checkpoint this process wrote or read last is served from memory while the index still carries the token
+    // this process wrote: then only the index and the checkpoint's writes are read (one round trip)
+    const cached = this.#cache?.get(threadId, ns);
+    const known = this.#heads.get(threadId);
+    let rawIdx: unknown;
+    if (cached?.whole && typeof known?.token === "string") {
+      const wKey = keys.writes(threadId, ns, cached.checkpointId);
+      const [gotIdx, writes] = await this.#store.getMany<unknown>([keys.index(threadId), wKey]);
+      rawIdx = gotIdx;
+      const idx = this.#liveIndex(rawIdx, threadId);
+      const n = idx && nsIndex(idx, ns);
+      if (idx?.g === known.token && n?.e[n.e.length - 1]?.[0] === cached.checkpointId) {
+        return this.#buildTuple(threadId, ns, cached.checkpointId, cached.whole.record, writes, {
+          whole: wholeValues(cached),
+        });
+      }
+    } else rawIdx = await this.#store.get(keys.index(threadId));
     const idx = this.#liveIndex(rawIdx, threadId);
     this.#noteHead(rawIdx, threadId);
     const n = idx && nsIndex(idx, ns);
@@ -575,6 +599,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     const base: CachedHead | undefined =
       cached !== undefined && parent !== null && cached.checkpointId === parent ? cached : undefined;
     const texts = new Map<string, CachedText>();
+    const binary = new Map<string, StoredBlob>();
     const ch: Record<string, Version[]> = {};
     const values: StoreEntry[] = [];
     const written: Array<[string, Version]> = [];
@@ -583,6 +608,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
         if (!(channel in channelValues)) return;
         const blob = await encodeBlob(this.serde, (channelValues as Record<string, unknown>)[channel]);
         let stored: StoredValue = blob;
+        if (blob.length === 3) binary.set(channel, blob);
         if (blob.length === 2) {
           texts.set(channel, { version, type: blob[0], text: blob[1] });
           const prev = base?.texts.get(channel);
@@ -603,19 +629,26 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     // new version but no value (`__start__`, `branch:to:*`) has nothing stored at all
     const inherited = Object.keys(cv).filter((c) => !(c in (newVersions ?? {})));
     const unresolved: string[] = [];
+    // every value of this checkpoint is known when its inherited values are: then it can be read from memory
+    let allKnown = inherited.length === 0 || base?.whole !== undefined;
     for (const c of inherited) {
       if (base && base.cv[c] === cv[c]) {
         if (base.ch[c]) ch[c] = base.ch[c];
         const t = base.texts.get(c);
         if (t) texts.set(c, t);
-      } else unresolved.push(c);
+        const b = base.whole?.binary.get(c);
+        if (b) binary.set(c, b);
+      } else {
+        unresolved.push(c);
+        allKnown = false;
+      }
     }
     const [c, m] = await Promise.all([
       // channel versions live once, plainly, in the record (`cv`)
       encodeBlob(this.serde, { ...rest, channel_values: {}, channel_versions: {} }),
       encodeBlob(this.serde, metadata ?? {}),
     ]);
-    const record = (): CheckpointRecord => ({
+    const makeRecord = (): CheckpointRecord => ({
       v: 1,
       p: parent,
       c,
@@ -625,6 +658,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       ch: Object.keys(ch).length > 0 ? ch : undefined,
     });
 
+    let record: CheckpointRecord | undefined;
     await this.#lock.run(threadId, async () => {
       await this.#fencing?.assertCurrent(threadId, config, "put");
       const rememberedHead = this.#heads.get(threadId);
@@ -646,9 +680,11 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
           const built = await this.#nextIndex(threadId, ns, cid, parent, cv, ch, head.idx);
           const token = newToken();
           const indexValue = { g: token, ...built.idx };
+          const stored = makeRecord();
+          record = stored;
           const entries: StoreEntry[] = [
             ...values,
-            { key: keys.checkpoint(threadId, ns, cid), value: record() },
+            { key: keys.checkpoint(threadId, ns, cid), value: stored },
             ...built.pages,
             { key: keys.meta(threadId), value: built.meta },
           ];
@@ -691,7 +727,13 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       const wKey = keys.writes(threadId, ns, cid);
       if (fresh && !this.#touchedWrites.has(wKey)) this.#rememberWrites(threadId, wKey, []);
     });
-    this.#cache?.set(threadId, ns, { checkpointId: cid, cv, ch, texts });
+    this.#cache?.set(threadId, ns, {
+      checkpointId: cid,
+      cv,
+      ch,
+      texts,
+      whole: allKnown && record !== undefined ? { record, binary } : undefined,
+    });
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: cid } };
   }
 
@@ -1126,9 +1168,21 @@ interface Head {
   idx: ThreadIndex | undefined;
 }
 
-/** A random index token: every index write gets a new one, so a conditional write can tell a moved index. */
+/** Every value of a cached checkpoint, as stored whole (texts and binary). */
+function wholeValues(head: CachedHead): Map<string, StoredBlob> {
+  const out = new Map<string, StoredBlob>(head.whole?.binary);
+  for (const [channel, t] of head.texts) if (head.cv[channel] === t.version) out.set(channel, [t.type, t.text]);
+  return out;
+}
+
+/** This process's token prefix: random, so two processes never make the same token. */
+const TOKEN_PREFIX = randomBytes(9).toString("base64url");
+let tokenCount = 0;
+
+/** A new index token: every index write gets one, so a conditional write can tell a moved index. */
 function newToken(): string {
-  return randomBytes(9).toString("base64url");
+  tokenCount += 1;
+  return `${TOKEN_PREFIX}${tokenCount.toString(36)}`;
 }
 
 /** A copy of an index that `insertEntry` and the pagers may change (entries and page lists copied, no token). */

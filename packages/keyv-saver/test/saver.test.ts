@@ -251,7 +251,9 @@ describe("KeyvSaver input checks", () => {
     const valueKey = [...(keyv.store as Map<string, unknown>).keys()].find((k) => k.includes(":v:"))!;
     const unprefixed = valueKey.slice(valueKey.indexOf(":") + 1);
     await keyv.set(unprefixed, ["json", "{not json"]);
-    const err = await s.getTuple({ configurable: { thread_id: "t" } }).catch((e: unknown) => e);
+    // read by another saver (another process): the writer itself serves its own latest checkpoint from memory
+    const reader = new KeyvSaver(keyv);
+    const err = await reader.getTuple({ configurable: { thread_id: "t" } }).catch((e: unknown) => e);
     expect(isCheckpointCorruptError(err)).toBe(true);
     const e = err as CheckpointCorruptError;
     expect(e.threadId).toBe("t");

@@ -274,3 +274,48 @@ describe.skipIf(!!postgres.skip)("a store write that times out and lands later",
     }
   });
 });
+
+for (const b of backends) {
+  describe.skipIf(!!b.skip)(`the write path on ${b.name}`, () => {
+    it("a put of a known thread is one commit and no read; its checkpoint reads back in one round trip", async () => {
+      const saver = new KeyvSaver(b.keyv());
+      try {
+        let parent = await put(saver, "t", { a: 1 });
+        for (let i = 2; i <= 5; i++) {
+          const before = saver.storeOperations;
+          parent = await put(saver, "t", { a: i }, parent);
+          const after = saver.storeOperations;
+          expect(after.commit - before.commit).toBe(1);
+          expect(after.get + after.getMany - before.get - before.getMany).toBe(0);
+          const tuple = await latest(saver, "t");
+          expect(saver.storeOperations.getMany - after.getMany).toBe(1);
+          expect(saver.storeOperations.get - after.get).toBe(0);
+          expect(tuple?.checkpoint).toMatchObject({ id: parent, channel_values: { a: i } });
+        }
+      } finally {
+        await saver.keyv.clear().catch(() => undefined);
+        await saver.close();
+      }
+    });
+
+    it("a checkpoint another process wrote since is read from the store, and the next put builds on it", async () => {
+      const keyv = b.keyv();
+      const mine = new KeyvSaver(keyv);
+      const other = new KeyvSaver(keyv);
+      try {
+        const first = await put(mine, "t", { a: 1 });
+        expect((await latest(mine, "t"))?.checkpoint.id).toBe(first);
+        const second = await put(other, "t", { a: 2 }, first);
+        expect((await latest(mine, "t"))?.checkpoint).toMatchObject({ id: second, channel_values: { a: 2 } });
+        // mine still remembers the index before other's put: its commit is refused, it reads and retries
+        const third = await put(mine, "t", { a: 3 }, second);
+        const ids: string[] = [];
+        for await (const t of other.list({ configurable: { thread_id: "t" } })) ids.push(t.checkpoint.id);
+        expect(ids).toEqual([third, second, first]);
+      } finally {
+        await keyv.clear().catch(() => undefined);
+        await mine.close();
+      }
+    });
+  });
+}

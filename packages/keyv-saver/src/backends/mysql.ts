@@ -82,10 +82,15 @@ export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
     await upsert(rows);
     const { expect } = batch.index;
     if (expect === null) {
-      const r = (await store.query(
-        `INSERT INTO ${table} (id, value) VALUES (${indexKey}, ${indexValue}) ON DUPLICATE KEY UPDATE id = id`,
-      )) as { affectedRows: number };
-      return r.affectedRows === 1;
+      // a plain INSERT: a duplicate key means the index exists. (ON DUPLICATE KEY UPDATE id = id cannot tell: mysql2
+      // connects with CLIENT_FOUND_ROWS, so an untouched existing row also counts as one affected row.)
+      try {
+        await store.query(`INSERT INTO ${table} (id, value) VALUES (${indexKey}, ${indexValue})`);
+        return true;
+      } catch (e) {
+        if ((e as { errno?: number }).errno === 1062) return false;
+        throw e;
+      }
     }
     const prefix = tokenPrefix(expect);
     const r = (await store.query(

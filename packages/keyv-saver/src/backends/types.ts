@@ -44,9 +44,16 @@ export interface RawCodec {
   value(value: unknown): Promise<string>;
 }
 
+/** keyv's default serializer (@keyv/serialize) escapes strings that start with ":"; JSON.stringify with this is the same. */
+const escapeColon = (_key: string, v: unknown) => (typeof v === "string" && v.charCodeAt(0) === 58 ? `:${v}` : v);
+
+let defaultSerializer: unknown;
+
 /**
  * The codec of a Keyv, or `undefined` when its serializer is not the JSON one (compression, custom serializer):
- * the index token could not be checked in the stored text, so no atomic path is used.
+ * the index token could not be checked in the stored text, so no atomic path is used. With keyv's default
+ * serializer, values are serialized by native `JSON.stringify` (the same text, several times faster: the saver
+ * stores no Buffers, the one type that serializer treats specially).
  */
 export async function rawCodec(
   keyv: Keyv,
@@ -54,8 +61,12 @@ export async function rawCodec(
 ): Promise<RawCodec | undefined> {
   const probe = await keyv.serializeData({ value: { g: "probe0", v: 1 }, expires: undefined });
   if (typeof probe !== "string" || !probe.startsWith(tokenPrefix("probe0"))) return undefined;
+  defaultSerializer ??= new (keyv.constructor as new () => Keyv)().serialize;
+  const native = keyv.serialize === defaultSerializer && keyv.compression === undefined;
   return {
     key: (k) => adapterKey(keyv._getKeyPrefix(k)),
-    value: async (v) => (await keyv.serializeData({ value: v, expires: undefined })) as string,
+    value: native
+      ? async (v) => JSON.stringify({ value: v }, escapeColon)
+      : async (v) => (await keyv.serializeData({ value: v, expires: undefined })) as string,
   };
 }
