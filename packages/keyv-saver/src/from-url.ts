@@ -1,7 +1,8 @@
 import { createRequire } from "node:module";
 import { AdapterNotInstalledError, InvalidArgumentError, UnsupportedUrlError } from "@graphkeep/core";
 import Keyv, { type KeyvStoreAdapter } from "keyv";
-import { KeyvBetterSqlite } from "./sqlite-store.js";
+import { KeyvSqlPool, type MysqlPoolLike, type PgPoolLike } from "./pool-store.js";
+import { type BetterSqliteDatabase, KeyvBetterSqlite } from "./sqlite-store.js";
 import type { KeyvSaverUrlOptions } from "./types.js";
 
 const URL_DEFAULTS = { namespace: "graphkeep", table: "graphkeep_checkpoints", sqliteWal: true } as const;
@@ -118,8 +119,61 @@ export function parseClusterUrl(url: string): ClusterOptions {
   return { rootNodes, defaults };
 }
 
-/** Opens a Keyv instance for a connection URL, loading the adapter on demand. @internal */
-export async function openKeyv(url: string, options: KeyvSaverUrlOptions = {}): Promise<Keyv> {
+/**
+ * A client or pool the application already has, for `KeyvSaver.fromUrl`: a better-sqlite3 `Database`, a
+ * node-redis client or cluster (`createClient` / `createCluster` of `redis` or `@redis/client`), a `pg.Pool`, or a
+ * mysql2 pool. The saver never closes it: `close()` leaves it to the application.
+ */
+export type StoreClient = BetterSqliteDatabase | RedisClientLike | PgPoolLike | MysqlPoolLike;
+
+/** What `fromUrl` recognises a node-redis client or cluster by. */
+export interface RedisClientLike {
+  sendCommand(...args: never[]): unknown;
+  readonly isOpen: boolean;
+}
+
+const fn = (x: unknown, ...names: string[]) =>
+  typeof x === "object" && x !== null && names.every((n) => typeof (x as Record<string, unknown>)[n] === "function");
+
+/** A Keyv over a client or pool the application made (see {@link StoreClient}). */
+async function keyvOverClient(client: StoreClient, opts: { namespace: string; table: string }): Promise<Keyv> {
+  const namespace = opts.namespace;
+  if (fn(client, "prepare", "pragma", "transaction")) {
+    return new Keyv({
+      store: new KeyvBetterSqlite({ db: client as BetterSqliteDatabase, table: opts.table }),
+      namespace,
+    });
+  }
+  if (fn(client, "sendCommand") && "isOpen" in (client as object)) {
+    const { default: KeyvRedis } = await load<Module>("@keyv/redis");
+    const store = new (KeyvRedis as unknown as new (c: unknown, o: object) => KeyvStoreAdapter)(client, {
+      throwOnErrors: true,
+    });
+    // KeyvRedis.disconnect() would quit the application's client: leave it open
+    (store as { disconnect(): Promise<void> }).disconnect = async () => undefined;
+    return new Keyv({ store, namespace, useKeyPrefix: false });
+  }
+  if (fn(client, "query", "connect") && "totalCount" in (client as object)) {
+    return new Keyv({ store: new KeyvSqlPool("postgres", client as PgPoolLike, { table: opts.table }), namespace });
+  }
+  if (fn(client, "query", "getConnection")) {
+    const pool = fn(client, "promise") ? (client as unknown as { promise(): MysqlPoolLike }).promise() : client;
+    return new Keyv({ store: new KeyvSqlPool("mysql", pool as MysqlPoolLike, { table: opts.table }), namespace });
+  }
+  throw new InvalidArgumentError(
+    "KeyvSaver.fromUrl: expected a URL string, a better-sqlite3 Database, a node-redis client or cluster, a pg.Pool or a mysql2 pool",
+  );
+}
+
+/** Opens a Keyv instance for a connection URL (or an existing client), loading the adapter on demand. @internal */
+export async function openKeyv(url: string | StoreClient, options: KeyvSaverUrlOptions = {}): Promise<Keyv> {
+  if (typeof url === "object" && url !== null) {
+    const opts = { ...URL_DEFAULTS, ...options };
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(opts.table)) {
+      throw new InvalidArgumentError(`KeyvSaver.fromUrl: table must be a plain SQL identifier, got "${opts.table}"`);
+    }
+    return keyvOverClient(url, opts);
+  }
   if (typeof url !== "string" || url === "") {
     throw new InvalidArgumentError(
       "KeyvSaver.fromUrl: url must be a non-empty string such as sqlite://./checkpoints.sqlite",

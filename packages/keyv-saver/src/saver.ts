@@ -25,6 +25,7 @@ import { decodeBlob, encodeBlob, isStoredBlob, type StoredBlob } from "./codec.j
 import { diff } from "./delta.js";
 import { type CachedHead, type CachedText, DeltaCache } from "./delta-cache.js";
 import { WriteConflictError } from "./errors.js";
+import type { StoreClient } from "./from-url.js";
 import { keys } from "./keys.js";
 import { KeyedLock } from "./lock.js";
 import { fitsHead, flushPages, inPages, loadPages, pageKeys, repage } from "./pages.js";
@@ -153,6 +154,9 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
    * Opens a saver from a connection URL, loading the matching keyv adapter on demand.
    * `memory:`, `sqlite://<path>`, `redis://`, `rediss://`, `postgres://`, `postgresql://`, `mysql://`, and a
    * Redis Cluster as `redis+cluster://host:7000,host:7001` (`rediss+cluster://` for TLS; any node is enough).
+   * Instead of a URL it takes a client or pool the application already has (a better-sqlite3 `Database`, a
+   * node-redis client or cluster, a `pg.Pool`, a mysql2 pool): the saver shares it and never closes it.
+   * The store is connected and prepared before this resolves, so a bad URL or an unreachable server fails here.
    *
    * @throws {UnsupportedUrlError} for another scheme.
    * @throws {AdapterNotInstalledError} when the adapter package (`@keyv/redis`…) is not installed.
@@ -160,7 +164,7 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
    * @example
    * const saver = await KeyvSaver.fromUrl("sqlite://./checkpoints.sqlite");
    */
-  static async fromUrl(url: string, options: KeyvSaverUrlOptions = {}): Promise<KeyvSaver> {
+  static async fromUrl(url: string | StoreClient, options: KeyvSaverUrlOptions = {}): Promise<KeyvSaver> {
     const { openKeyv } = await import("./from-url.js");
     const keyv = await openKeyv(url, options);
     const saver = new KeyvSaver(keyv, options);

@@ -1,7 +1,11 @@
-import { KeyvBetterSqlite, KeyvSaver } from "@graphkeep/keyv-saver";
+import { createRequire } from "node:module";
+import { type BetterSqliteDatabase, KeyvBetterSqlite, KeyvSaver } from "@graphkeep/keyv-saver";
 import KeyvRedis, { createCluster } from "@keyv/redis";
 import { deltaChannelHistoryTests, validate } from "@langchain/langgraph-checkpoint-validation";
+import { createClient } from "@redis/client";
 import Keyv from "keyv";
+import { createPool as createMysqlPool } from "mysql2/promise";
+import pg from "pg";
 import { backends, freshNamespace, sqliteFile } from "../../../test/helpers/backends.js";
 import { CLUSTER_URL, clusterNodes, clusterSkip } from "../../../test/helpers/cluster.js";
 
@@ -16,6 +20,22 @@ interface Variant {
 }
 
 const clusterSkipReason = await clusterSkip();
+const skipOf = (name: string) => backends.find((b) => b.name === name)!.skip;
+const url = (name: string) => backends.find((b) => b.name === name)!.url;
+
+// clients and pools an application already has: fromUrl shares them and never closes them
+const pgPool = skipOf("postgres") ? undefined : new pg.Pool({ connectionString: url("postgres"), max: 4 });
+const mysqlPool = skipOf("mysql") ? undefined : createMysqlPool({ uri: url("mysql"), connectionLimit: 4 });
+const redisClient = skipOf("redis") ? undefined : await createClient({ url: url("redis") }).connect();
+const Database = createRequire(import.meta.url)("better-sqlite3") as new (file: string) => BetterSqliteDatabase;
+const sqliteDb = new Database(sqliteFile);
+afterAll(async () => {
+  await pgPool?.end();
+  await mysqlPool?.end();
+  redisClient?.destroy();
+  sqliteDb.close();
+});
+const table = () => "graphkeep_pool_conformance";
 
 const variants: Variant[] = [
   ...backends.flatMap((b): Variant[] => [
@@ -26,6 +46,26 @@ const variants: Variant[] = [
       create: () => KeyvSaver.fromUrl(b.url, { namespace: freshNamespace() }),
     },
   ]),
+  {
+    name: "sqlite, fromUrl(an open better-sqlite3 Database)",
+    skip: undefined,
+    create: () => KeyvSaver.fromUrl(sqliteDb, { namespace: freshNamespace() }),
+  },
+  {
+    name: "redis, fromUrl(a connected node-redis client)",
+    skip: skipOf("redis"),
+    create: () => KeyvSaver.fromUrl(redisClient!, { namespace: freshNamespace() }),
+  },
+  {
+    name: "postgres, fromUrl(a pg.Pool)",
+    skip: skipOf("postgres"),
+    create: () => KeyvSaver.fromUrl(pgPool!, { namespace: freshNamespace(), table: table() }),
+  },
+  {
+    name: "mysql, fromUrl(a mysql2 pool)",
+    skip: skipOf("mysql"),
+    create: () => KeyvSaver.fromUrl(mysqlPool!, { namespace: freshNamespace(), table: table() }),
+  },
   {
     name: "sqlite, hand-built Keyv over KeyvBetterSqlite",
     skip: undefined,

@@ -2,9 +2,12 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AdapterNotInstalledError, KeyvSaver, UnsupportedUrlError } from "@graphkeep/keyv-saver";
+import { AdapterNotInstalledError, InvalidArgumentError, KeyvSaver, UnsupportedUrlError } from "@graphkeep/keyv-saver";
 import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
-import { backends } from "../../../test/helpers/backends.js";
+import { createClient } from "@redis/client";
+import { createPool as createMysqlPool } from "mysql2/promise";
+import pg from "pg";
+import { backends, freshNamespace } from "../../../test/helpers/backends.js";
 
 const META = { source: "loop" as const, step: 0, parents: {} };
 const tricky = [
@@ -64,5 +67,53 @@ describe("KeyvSaver.fromUrl input", () => {
     const err = new AdapterNotInstalledError("@keyv/redis", new Error("Cannot find module"));
     expect(err.code).toBe("ADAPTER_NOT_INSTALLED");
     expect(err.message).toContain("pnpm add @keyv/redis");
+  });
+});
+
+describe("KeyvSaver.fromUrl with a client or pool the application already has", () => {
+  const pgUrl = backends.find((b) => b.name === "postgres")!;
+  const myUrl = backends.find((b) => b.name === "mysql")!;
+  const rdUrl = backends.find((b) => b.name === "redis")!;
+  const roundTrip = async (saver: KeyvSaver) => {
+    const cp = { ...emptyCheckpoint(), id: uuid6(-1), channel_values: { a: 1 }, channel_versions: { a: 1 } };
+    await saver.put({ configurable: { thread_id: "t" } }, cp, { source: "loop", step: 0, parents: {} }, { a: 1 });
+    expect((await saver.getTuple({ configurable: { thread_id: "t" } }))?.checkpoint.channel_values).toEqual({ a: 1 });
+    await saver.keyv.clear();
+    await saver.close();
+  };
+
+  it.skipIf(!!pgUrl.skip)("shares a pg.Pool and leaves it open on close()", async () => {
+    const pool = new pg.Pool({ connectionString: pgUrl.url, max: 2 });
+    try {
+      await roundTrip(await KeyvSaver.fromUrl(pool, { namespace: freshNamespace(), table: "graphkeep_pool_test" }));
+      expect((await pool.query("SELECT 1 AS one")).rows[0]).toEqual({ one: 1 });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it.skipIf(!!myUrl.skip)("shares a mysql2 pool and leaves it open on close()", async () => {
+    const pool = createMysqlPool({ uri: myUrl.url, connectionLimit: 2 });
+    try {
+      await roundTrip(await KeyvSaver.fromUrl(pool, { namespace: freshNamespace(), table: "graphkeep_pool_test" }));
+      expect(((await pool.query("SELECT 1 AS one")) as [Array<{ one: number }>, unknown])[0][0]).toEqual({ one: 1 });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it.skipIf(!!rdUrl.skip)("shares a node-redis client and leaves it open on close()", async () => {
+    const client = await createClient({ url: rdUrl.url }).connect();
+    try {
+      await roundTrip(await KeyvSaver.fromUrl(client, { namespace: freshNamespace() }));
+      expect(client.isOpen).toBe(true);
+      expect(await client.ping()).toBe("PONG");
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it("refuses something that is neither a URL nor a known client with InvalidArgumentError", async () => {
+    await expect(KeyvSaver.fromUrl({} as never)).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });

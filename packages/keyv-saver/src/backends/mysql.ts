@@ -6,6 +6,8 @@ interface KeyvMysqlLike {
   opts: { table?: string; keySize?: number };
   query(sql: string): Promise<unknown>;
   setMany?: unknown;
+  /** the pool's escaping, when the store has one (graphkeep's pool store) */
+  escape?: ((value: unknown) => string) | undefined;
 }
 
 type Escape = (v: unknown) => string;
@@ -25,7 +27,7 @@ function mysqlEscape(): Escape {
 export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
   const table = `\`${(store.opts.table ?? "keyv").replace(/`/g, "``")}\``;
   const rawTable = store.opts.table ?? "keyv";
-  const sqlValue = mysqlEscape();
+  const sqlValue = typeof store.escape === "function" ? store.escape : mysqlEscape();
   let codec: RawCodec | undefined;
   return {
     name: "mysql",
