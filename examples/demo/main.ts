@@ -19,9 +19,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main as cli } from "@graphkeep/cli";
 import { BudgetGuard, CostTracker, isBudgetExceededError, withCostMetadata } from "@graphkeep/cost";
-import { KeyvSaver } from "@graphkeep/keyv-saver";
+import { KeyvBetterSqlite, KeyvSaver } from "@graphkeep/keyv-saver";
 import { KeyvLLMCache } from "@graphkeep/llm-cache";
-import KeyvSqlite from "@keyv/sqlite";
 import { HumanMessage, SystemMessage } from "@langchain/core/messages";
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
 import { ChatOpenAI } from "@langchain/openai";
@@ -37,7 +36,7 @@ const act = (n: number, title: string) => say(`\n${bold(`${n}. ${title}`)}`);
 // ---- the store: one SQLite file holds checkpoints, the LLM cache and the cost ledger
 const dir = mkdtempSync(join(tmpdir(), "graphkeep-demo-"));
 const url = `sqlite://${join(dir, "demo.db")}`;
-const table = (name: string) => new Keyv({ store: new KeyvSqlite({ uri: url, table: name, busyTimeout: 5000 }) });
+const table = (name: string) => new Keyv({ store: new KeyvBetterSqlite({ uri: url, table: name }) });
 
 // ---- the model: real ChatOpenAI against a scripted local server that counts requests
 const USAGE = { prompt: 1500, completion: 500 };

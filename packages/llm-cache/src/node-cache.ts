@@ -32,7 +32,7 @@ function isStoredValue(v: unknown): v is StoredValue {
  * and clearing replaces it (old entries become unreachable and expire with their TTL).
  *
  * @example
- * const graph = builder.compile({ cache: new KeyvNodeCache(new Keyv(new KeyvSqlite("sqlite://cache.db"))) });
+ * const graph = builder.compile({ cache: new KeyvNodeCache(new Keyv(new KeyvBetterSqlite("sqlite://cache.db"))) });
  */
 export class KeyvNodeCache<V = unknown> extends BaseCache<V> {
   /** The key prefix of this cache. */
