@@ -1,10 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 // A user's `import` and `require` of the built package both work (run after `pnpm build`, as `pnpm test` does).
 const consumer = fileURLToPath(new URL("../examples/resume-sqlite", import.meta.url));
 const dist = fileURLToPath(new URL("../packages/keyv-saver/dist/index.cjs", import.meta.url));
+const cliPackage = fileURLToPath(new URL("../packages/cli", import.meta.url));
+const cliDist = fileURLToPath(new URL("../packages/cli/dist/index.cjs", import.meta.url));
 
 describe("@graphkeep/keyv-saver as a user installs it", () => {
   it.skipIf(!existsSync(dist))("can be required from CommonJS", () => {
@@ -17,6 +21,52 @@ describe("@graphkeep/keyv-saver as a user installs it", () => {
       { cwd: consumer, encoding: "utf8" },
     );
     expect(out.trim()).toBe("function true STORE_UNAVAILABLE");
+  });
+
+  it.skipIf(!existsSync(dist))(
+    "opens stores with fromUrl from CommonJS (memory, SQLite, PostgreSQL) and reads back",
+    () => {
+      const file = join(mkdtempSync(join(tmpdir(), "graphkeep-cjs-")), "c.db");
+      const script = `
+      const { KeyvSaver } = require("@graphkeep/keyv-saver");
+      const { emptyCheckpoint, uuid6 } = require("@langchain/langgraph-checkpoint");
+      (async () => {
+        const out = [];
+        for (const url of ["memory:", "sqlite://${file}", ${JSON.stringify(process.env.POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test")}]) {
+          const saver = await KeyvSaver.fromUrl(url, { namespace: "cjs" + Date.now() });
+          const cp = { ...emptyCheckpoint(), id: uuid6(-1), channel_values: { a: 1 }, channel_versions: { a: 1 } };
+          await saver.put({ configurable: { thread_id: "t" } }, cp, { source: "loop", step: 0, parents: {} }, { a: 1 });
+          const got = await saver.getTuple({ configurable: { thread_id: "t" } });
+          out.push(got.checkpoint.channel_values.a);
+          await saver.keyv.clear();
+          await saver.close();
+        }
+        console.log(out.join(","));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+      const out = execFileSync(process.execPath, ["-e", script], { cwd: consumer, encoding: "utf8" });
+      expect(out.trim()).toBe("1,1,1");
+    },
+  );
+
+  it.skipIf(!existsSync(cliDist))("runs the CLI's main() from CommonJS on a SQLite store", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "graphkeep-cjs-cli-")), "c.db");
+    const script = `
+      const { KeyvSaver } = require("@graphkeep/keyv-saver");
+      const { main } = require("@graphkeep/cli");
+      const { emptyCheckpoint, uuid6 } = require("@langchain/langgraph-checkpoint");
+      (async () => {
+        const saver = await KeyvSaver.fromUrl("sqlite://${file}");
+        const cp = { ...emptyCheckpoint(), id: uuid6(-1), channel_values: { a: 1 }, channel_versions: { a: 1 } };
+        await saver.put({ configurable: { thread_id: "cjs-thread" } }, cp, { source: "loop", step: 0, parents: {} }, { a: 1 });
+        await saver.close();
+        const lines = [];
+        const code = await main(["threads", "--store", "sqlite://${file}", "--json"], {
+          out: (s) => lines.push(s), err: (s) => lines.push(s), isTTY: false, env: process.env,
+        });
+        console.log(code, lines.join("").includes("cjs-thread"));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const out = execFileSync(process.execPath, ["-e", script], { cwd: cliPackage, encoding: "utf8" });
+    expect(out.trim()).toBe("0 true");
   });
 
   it.skipIf(!existsSync(dist))("can be imported from ESM", () => {

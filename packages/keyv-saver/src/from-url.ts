@@ -1,18 +1,23 @@
 import { createRequire } from "node:module";
 import { AdapterNotInstalledError, InvalidArgumentError, UnsupportedUrlError } from "@graphkeep/core";
-import Keyv, { type KeyvStoreAdapter } from "keyv";
+// the named export: under CommonJS a default import becomes the whole module object (`keyv.default is not a constructor`)
+import { Keyv, type KeyvStoreAdapter } from "keyv";
 import { KeyvSqlPool, type MysqlPoolLike, type PgPoolLike } from "./pool-store.js";
 import { type BetterSqliteDatabase, KeyvBetterSqlite } from "./sqlite-store.js";
 import type { KeyvSaverUrlOptions } from "./types.js";
 
 const URL_DEFAULTS = { namespace: "graphkeep", table: "graphkeep_checkpoints", sqliteWal: true } as const;
 
-async function load<T>(name: string): Promise<T> {
+async function load<T extends { default: unknown }>(name: string): Promise<T> {
+  let mod: { default?: unknown };
   try {
-    return (await import(name)) as T;
+    mod = (await import(name)) as { default?: unknown };
   } catch (e) {
     throw new AdapterNotInstalledError(name, e);
   }
+  // from a CommonJS build the namespace's default can be the module object, whose own default is the class
+  const inner = (mod.default as { default?: unknown } | undefined)?.default;
+  return { ...mod, default: typeof mod.default === "function" ? mod.default : (inner ?? mod.default) } as T;
 }
 
 /** Requires `dep` as the adapter package `adapter` sees it (pnpm keeps dependencies private). */
