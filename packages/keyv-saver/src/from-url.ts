@@ -6,7 +6,12 @@ import { KeyvSqlPool, type MysqlPoolLike, type PgPoolLike } from "./pool-store.j
 import { type BetterSqliteDatabase, KeyvBetterSqlite } from "./sqlite-store.js";
 import type { KeyvSaverUrlOptions } from "./types.js";
 
-const URL_DEFAULTS = { namespace: "graphkeep", table: "graphkeep_checkpoints", sqliteWal: true } as const;
+const URL_DEFAULTS = {
+  namespace: "graphkeep",
+  table: "graphkeep_checkpoints",
+  sqliteWal: true,
+  durableCommits: false,
+} as const;
 
 async function load<T extends { default: unknown }>(name: string): Promise<T> {
   let mod: { default?: unknown };
@@ -225,6 +230,8 @@ export async function openKeyv(url: string | StoreClient, options: KeyvSaverUrlO
         uri: url,
         table: opts.table,
         Client: safePgClient(),
+        // asynchronous commit: a commit does not wait for its WAL flush (see the durableCommits option)
+        ...(opts.durableCommits ? {} : { options: "-c synchronous_commit=off" }),
       });
       return new Keyv({ store, namespace });
     }

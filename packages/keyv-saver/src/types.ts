@@ -72,6 +72,15 @@ export interface KeyvSaverUrlOptions extends KeyvSaverOptions {
    * @default true
    */
   sqliteWal?: boolean | undefined;
+  /**
+   * For `postgres://` stores: wait for each commit's WAL flush (`synchronous_commit=on`). By default the saver's
+   * connections commit asynchronously: a commit returns before its WAL is flushed, so a crash of the PostgreSQL
+   * server (not of the application) can lose the last few hundred milliseconds of checkpoints, never corrupt
+   * them — the same trade as SQLite's WAL with `synchronous=NORMAL`, and it makes each step several times
+   * cheaper, which is what keeps LangGraph's async durability from building a backlog an application crash loses.
+   * @default false
+   */
+  durableCommits?: boolean | undefined;
 }
 
 /** One thread as listed by `listThreads()`. */

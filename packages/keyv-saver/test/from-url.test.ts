@@ -117,3 +117,19 @@ describe("KeyvSaver.fromUrl with a client or pool the application already has", 
     await expect(KeyvSaver.fromUrl({} as never)).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });
+
+describe.skipIf(!!backends.find((b) => b.name === "postgres")!.skip)("KeyvSaver.fromUrl on PostgreSQL commits", () => {
+  const url = backends.find((b) => b.name === "postgres")!.url;
+  const setting = async (saver: KeyvSaver) => {
+    const store = saver.keyv.store as { query(sql: string): Promise<Array<{ synchronous_commit: string }>> };
+    return (await store.query("SHOW synchronous_commit"))[0]?.synchronous_commit;
+  };
+  it("asynchronously by default, and waits for the WAL flush with durableCommits", async () => {
+    const fast = await KeyvSaver.fromUrl(url, { namespace: freshNamespace() });
+    expect(await setting(fast)).toBe("off");
+    await fast.close();
+    const durable = await KeyvSaver.fromUrl(url, { namespace: freshNamespace(), durableCommits: true });
+    expect(await setting(durable)).toBe("on");
+    await durable.close();
+  });
+});
