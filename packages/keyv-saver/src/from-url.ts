@@ -38,48 +38,46 @@ function reportLater(e: unknown): void {
   });
 }
 
-/**
- * pg's Pool re-emits an idle client's error on itself and crashes the process when nobody listens, and
- * @keyv/postgres never listens: a PostgreSQL restart would kill the app. This client swallows that re-emit.
- */
-function safePgClient(): unknown {
-  const pg = requireFrom("@keyv/postgres", "pg") as {
-    Client: new (...a: unknown[]) => { emit(...a: unknown[]): boolean };
-  };
-  return class SafeClient extends pg.Client {
-    override emit(event: unknown, ...args: unknown[]): boolean {
-      if (event !== "error") return super.emit(event, ...args);
-      try {
-        return super.emit(event, ...args);
-      } catch (e) {
-        reportLater(e);
-        return true;
-      }
-    }
-  };
-}
-
 interface EmitterLike {
   on(event: string, fn: (...a: unknown[]) => void): unknown;
 }
 
-/**
- * mysql2 pool connections emit `error` when the server goes away while idle, and @keyv/mysql never listens:
- * the process would crash. Creates the adapter while mysql2's createPool adds that listener.
- */
-function withSafeMysqlPool<T>(create: () => T): T {
-  const mysql2 = requireFrom("@keyv/mysql", "mysql2") as { createPool: (...a: unknown[]) => EmitterLike };
-  const original = mysql2.createPool;
-  mysql2.createPool = (...args: unknown[]) => {
-    const pool = original(...args);
-    pool.on("connection", (conn) => (conn as EmitterLike).on("error", reportLater));
-    return pool;
-  };
+/** Loads a driver the application installed, or the copy a keyv adapter brought (pnpm keeps those private). */
+async function driver(name: string, viaAdapter: string): Promise<unknown> {
   try {
-    return create();
-  } finally {
-    mysql2.createPool = original;
+    return (await load<{ default: unknown }>(name)).default;
+  } catch (e) {
+    try {
+      return requireFrom(viaAdapter, name);
+    } catch {
+      throw e;
+    }
   }
+}
+
+/**
+ * A pg pool of the saver's own: idle-connection errors reported instead of crashing the process (pg re-emits them
+ * on the pool, and an `error` event nobody listens to is fatal), asynchronous commits unless `durableCommits`.
+ */
+async function pgPool(url: string, durableCommits: boolean): Promise<PgPoolLike> {
+  const pg = (await driver("pg", "@keyv/postgres")) as { Pool: new (o: object) => PgPoolLike & EmitterLike };
+  const pool = new pg.Pool({
+    connectionString: url,
+    // asynchronous commit: a commit does not wait for its WAL flush (see the durableCommits option)
+    ...(durableCommits ? {} : { options: "-c synchronous_commit=off" }),
+  });
+  pool.on("error", reportLater);
+  return pool;
+}
+
+/** A mysql2 pool of the saver's own, whose idle connections report a vanished server instead of crashing. */
+async function mysqlPool(url: string): Promise<MysqlPoolLike> {
+  const mysql = (await driver("mysql2/promise", "@keyv/mysql")) as {
+    createPool(o: object): MysqlPoolLike & { pool?: EmitterLike } & EmitterLike;
+  };
+  const pool = mysql.createPool({ uri: url });
+  (pool.pool ?? pool).on("connection", (conn) => (conn as EmitterLike).on("error", reportLater));
+  return pool;
 }
 
 type Ctor = new (...args: never[]) => KeyvStoreAdapter & { query?: (sql: string) => Promise<unknown> };
@@ -225,23 +223,12 @@ export async function openKeyv(url: string | StoreClient, options: KeyvSaverUrlO
     }
     case "postgres:":
     case "postgresql:": {
-      const { default: KeyvPostgres } = await load<Module>("@keyv/postgres");
-      const store = new (KeyvPostgres as unknown as new (o: object) => KeyvStoreAdapter)({
-        uri: url,
-        table: opts.table,
-        Client: safePgClient(),
-        // asynchronous commit: a commit does not wait for its WAL flush (see the durableCommits option)
-        ...(opts.durableCommits ? {} : { options: "-c synchronous_commit=off" }),
-      });
-      return new Keyv({ store, namespace });
+      const pool = await pgPool(url, opts.durableCommits);
+      return new Keyv({ store: new KeyvSqlPool("postgres", pool, { table: opts.table, owned: true }), namespace });
     }
     case "mysql:": {
-      const { default: KeyvMysql } = await load<Module>("@keyv/mysql");
-      const store = withSafeMysqlPool(
-        () => new (KeyvMysql as unknown as new (o: object) => InstanceType<Ctor>)({ uri: url, table: opts.table }),
-      );
-      // LONGTEXT values, case-sensitive keys and a multi-row setMany are set up by the saver (backends/mysql.ts)
-      return new Keyv({ store, namespace });
+      const pool = await mysqlPool(url);
+      return new Keyv({ store: new KeyvSqlPool("mysql", pool, { table: opts.table, owned: true }), namespace });
     }
     default:
       throw new UnsupportedUrlError(url);

@@ -4,12 +4,14 @@ import { InvalidArgumentError } from "@graphkeep/core";
 /** What this store uses of a `pg.Pool` (or `pg.Client`). */
 export interface PgPoolLike {
   query(sql: string, params?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
+  end?(): Promise<void>;
 }
 
 /** What this store uses of a mysql2 pool (`mysql2/promise` or a callback pool's `.promise()`). */
 export interface MysqlPoolLike {
   query(sql: string, params?: unknown[]): Promise<[unknown, unknown]>;
   escape?(value: unknown): string;
+  end?(): Promise<void>;
 }
 
 /** Options of {@link KeyvSqlPool}. */
@@ -18,14 +20,17 @@ export interface KeyvSqlPoolOptions {
   table: string;
   /** PostgreSQL schema. @default "public" */
   schema?: string | undefined;
+  /** The store made the pool (`fromUrl` with a URL): `disconnect()` ends it. @default false */
+  owned?: boolean | undefined;
 }
 
 type Dialect = "postgres" | "mysql";
 
 /**
  * A keyv store over a connection pool the application already has (`pg.Pool`, a mysql2 pool), with the table
- * layout of @keyv/postgres and @keyv/mysql, so either reads the other's rows. `disconnect()` leaves the pool open:
- * it belongs to the application. `KeyvSaver.fromUrl(pool)` builds one. @internal
+ * layout of @keyv/postgres and @keyv/mysql, so either reads the other's rows. `KeyvSaver.fromUrl` builds one over the
+ * application's pool (`disconnect()` leaves it open) or over a pool of its own for a URL (`disconnect()` ends that
+ * pool only: other savers, caches and trackers on the same URL keep theirs). @internal
  */
 export class KeyvSqlPool extends EventEmitter {
   readonly opts: { dialect: Dialect; url: string; table: string; schema: string };
@@ -35,12 +40,14 @@ export class KeyvSqlPool extends EventEmitter {
   readonly #ready: Promise<void>;
   readonly #t: string;
   readonly #k: string;
+  #end: (() => Promise<void>) | undefined;
   /** MySQL only: the pool's own value escaping (for statements built as text). */
   readonly escape?: ((value: unknown) => string) | undefined;
 
   constructor(dialect: Dialect, pool: PgPoolLike | MysqlPoolLike, options: KeyvSqlPoolOptions) {
     super();
-    const { table, schema = "public" } = options;
+    const { table, schema = "public", owned = false } = options;
+    if (owned && typeof pool.end === "function") this.#end = () => pool.end!();
     for (const [name, v] of [
       ["table", table],
       ["schema", schema],
@@ -143,6 +150,10 @@ export class KeyvSqlPool extends EventEmitter {
     );
   }
 
-  /** Leaves the pool open: the application that made it ends it. */
-  async disconnect(): Promise<void> {}
+  /** Ends the pool when this store made it (once); a pool the application gave stays open. */
+  async disconnect(): Promise<void> {
+    const end = this.#end;
+    this.#end = undefined;
+    await end?.();
+  }
 }

@@ -133,3 +133,24 @@ describe.skipIf(!!backends.find((b) => b.name === "postgres")!.skip)("KeyvSaver.
     await durable.close();
   });
 });
+
+describe.skipIf(!!backends.find((b) => b.name === "postgres")!.skip)(
+  "one PostgreSQL URL shared by the saver and other stores",
+  () => {
+    it("closing the saver leaves a cache or cost store on the same URL working, and each closes once", async () => {
+      const url = backends.find((b) => b.name === "postgres")!.url;
+      const { default: KeyvPostgres } = await import("@keyv/postgres");
+      const { default: Keyv } = await import("keyv");
+      const costs = new Keyv({ store: new KeyvPostgres({ uri: url }), namespace: freshNamespace() });
+      await costs.set("total", 1.5);
+      const saver = await KeyvSaver.fromUrl(url, { namespace: freshNamespace() });
+      const cp = { ...emptyCheckpoint(), id: uuid6(-1), channel_values: { a: 1 }, channel_versions: { a: 1 } };
+      await saver.put({ configurable: { thread_id: "t" } }, cp, META, { a: 1 });
+      await saver.keyv.clear();
+      await saver.close();
+      expect(await costs.get("total")).toBe(1.5);
+      await costs.clear();
+      await expect(costs.disconnect()).resolves.toBeUndefined();
+    });
+  },
+);
