@@ -46,6 +46,8 @@ export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
       if (value && value.t.toLowerCase() !== "longtext")
         await store.query(`ALTER TABLE ${table} MODIFY value LONGTEXT`);
       store.setMany = async (entries: Array<{ key: string; value: string }>) => upsert(entries);
+      // open the two connections a step uses (its checkpoint and its writes) now, not during the first steps
+      await Promise.all([store.query("SELECT 1"), store.query("SELECT 1")]);
       codec = await rawCodec(keyv);
     },
     get commit() {

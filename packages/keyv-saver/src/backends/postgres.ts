@@ -30,6 +30,8 @@ export function postgresBackend(keyv: Keyv, store: KeyvPostgresLike): Backend {
   return {
     name: "postgres",
     async prepare() {
+      // open the two connections a step uses (its checkpoint and its writes) now, not during the first steps
+      await Promise.all([store.query("SELECT 1"), store.query("SELECT 1")]);
       codec = await rawCodec(keyv);
     },
     get commit() {
