@@ -8,7 +8,15 @@ import { loadPages, pageKeys, repage } from "./pages.js";
 import { isExpired, type Located, locateAll, neededRefs } from "./records.js";
 import type { Registry } from "./registry.js";
 import type { Store, StoreEntry } from "./store.js";
-import type { CheckpointRecord, SaverStats, ThreadIndex, ThreadInfo, ThreadMeta, WriteRecord } from "./types.js";
+import type {
+  CheckpointRecord,
+  RawDeltaHistory,
+  SaverStats,
+  ThreadIndex,
+  ThreadInfo,
+  ThreadMeta,
+  WriteRecord,
+} from "./types.js";
 
 type Version = string | number;
 
@@ -25,6 +33,15 @@ export interface SaverInternals {
   indexValue(threadId: string, idx: ThreadIndex): ThreadIndex;
   deleteThreadLocked(threadId: string): Promise<void>;
   purgeIfExpired(threadId: string): Promise<void>;
+  /** deserializes a stored payload of a checkpoint (typed errors on failure) */
+  decode(blob: unknown, threadId: string, checkpointId: string | undefined, key: string): Promise<unknown>;
+  /** the stored `DeltaChannel` history of a checkpoint (see `ReadPath.deltaHistory`) */
+  deltaHistory(
+    threadId: string,
+    ns: string,
+    checkpointId: string,
+    channels: string[],
+  ): Promise<Map<string, RawDeltaHistory>>;
 }
 
 /** Every channel value a record needs or wrote, as `[channel, version]`. */
@@ -121,6 +138,8 @@ export function pruneCheckpoints(
     });
     result.checkpoints = gone.length;
     if (dryRun) return result;
+    // a kept checkpoint whose parent goes carries the DeltaChannel history its state is rebuilt from
+    const carried = await carryDeltaHistory(i, threadId, all, ids, recKeys, recs);
     i.cache?.forget(threadId);
     for (const [ns, n] of idx.ns) {
       n.e = n.e.filter(([id]) => !ids.has(id));
@@ -136,11 +155,46 @@ export function pruneCheckpoints(
     }
     // index first, so no visible checkpoint ever points at a deleted key
     const { pages, stale } = repage(threadId, idx, before);
+    if (carried.length > 0) await i.store.setMany(carried);
     await i.store.setMany(pages);
     await i.store.setMany([{ key: keys.index(threadId), value: i.indexValue(threadId, idx) }]);
     await i.store.deleteMany([...stale, ...doomedRecords, ...doomedWrites, ...doomedValues]);
     return result;
   });
+}
+
+/**
+ * The records of kept checkpoints whose parent is about to be deleted, each with the history (writes and seed) of
+ * its `DeltaChannel`s taken from the ancestors (`dh`): LangGraph rebuilds such a channel by walking ancestors,
+ * which would otherwise read an empty list. Delta channels are named by LangGraph's
+ * `counters_since_delta_snapshot` metadata; a channel the checkpoint holds a value for needs nothing.
+ */
+async function carryDeltaHistory(
+  i: SaverInternals,
+  threadId: string,
+  all: Located[],
+  ids: Set<string>,
+  recKeys: string[],
+  recs: Array<CheckpointRecord | undefined>,
+): Promise<StoreEntry[]> {
+  const out: StoreEntry[] = [];
+  for (let at = 0; at < all.length; at++) {
+    const l = all[at]!;
+    const rec = recs[at];
+    if (ids.has(l.id) || rec === undefined || rec.p === null || !ids.has(rec.p)) continue;
+    const metadata = (await i.decode(rec.m, threadId, l.id, recKeys[at]!)) as Record<string, unknown> | undefined;
+    const counters = metadata?.counters_since_delta_snapshot;
+    const named = counters !== null && typeof counters === "object" ? Object.keys(counters) : [];
+    if (named.length === 0) continue;
+    const versioned = named.filter((c) => c in rec.cv);
+    const stored = await i.store.getMany<unknown>(versioned.map((c) => keys.value(threadId, l.ns, c, rec.cv[c]!)));
+    const hasValue = new Set(versioned.filter((_, k) => stored[k] !== undefined));
+    const channels = named.filter((c) => !hasValue.has(c));
+    if (channels.length === 0) continue;
+    const history = await i.deltaHistory(threadId, l.ns, l.id, channels);
+    out.push({ key: recKeys[at]!, value: { ...rec, dh: { ...rec.dh, ...Object.fromEntries(history) } } });
+  }
+  return out;
 }
 
 /** One checkpoint as retention policies see it: no values, only what decides whether to keep it. */

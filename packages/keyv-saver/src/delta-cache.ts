@@ -17,6 +17,8 @@ export interface CachedHead {
   cv: Record<string, string | number>;
   ch: Record<string, Array<string | number>>;
   texts: Map<string, CachedText>;
+  /** channels of `cv` with no stored value (`undefined`: not known) */
+  e?: string[] | undefined;
   /** the checkpoint as stored: its record and its binary (non-text) values; absent when some value is unknown */
   whole?: { record: CheckpointRecord; binary: Map<string, StoredBlob> } | undefined;
 }

@@ -30,7 +30,7 @@ import {
   sameVersions,
 } from "./records.js";
 import type { SaverState } from "./state.js";
-import type { CheckpointRecord, ThreadIndex, WriteRecord } from "./types.js";
+import type { CheckpointRecord, RawDeltaHistory, ThreadIndex, WriteRecord } from "./types.js";
 import { BrokenValueError, materialize } from "./values.js";
 import { purgeIfExpired } from "./write-path.js";
 
@@ -88,9 +88,11 @@ export class ReadPath {
     checkpointId: string,
     cv: Record<string, Version>,
     fetched: Map<string, unknown>,
+    empty?: string[],
   ): Promise<Map<string, StoredBlob>> {
+    let whole: Map<string, StoredBlob>;
     try {
-      return await materialize(
+      whole = await materialize(
         Object.entries(cv),
         (channel, version) => keys.value(threadId, ns, channel, version),
         fetched,
@@ -103,6 +105,18 @@ export class ReadPath {
         `KeyvSaver: ${e.message} (thread "${threadId}", checkpoint "${checkpointId}")`,
       );
     }
+    if (empty !== undefined) {
+      // the record says which channels have no value: a missing one was deleted behind the saver's back
+      for (const [channel, version] of Object.entries(cv)) {
+        if (whole.has(channel) || empty.includes(channel)) continue;
+        const key = keys.value(threadId, ns, channel, version);
+        throw new CheckpointCorruptError(
+          { threadId, checkpointId, key },
+          `KeyvSaver: the value of channel "${channel}" at key "${key}" (thread "${threadId}", checkpoint "${checkpointId}") is missing from the store; was it evicted (Redis maxmemory-policy allkeys-*) or deleted by hand?`,
+        );
+      }
+    }
+    return whole;
   }
 
   async buildTuple(
@@ -118,7 +132,7 @@ export class ReadPath {
     const [checkpoint, metadata, whole] = (await Promise.all([
       this.decode(record.c, threadId, checkpointId, recKey),
       this.decode(record.m, threadId, checkpointId, recKey),
-      values instanceof Map ? this.values(threadId, ns, checkpointId, record.cv, values) : values.whole,
+      values instanceof Map ? this.values(threadId, ns, checkpointId, record.cv, values, record.e) : values.whole,
     ])) as [Checkpoint, CheckpointMetadata, Map<string, StoredBlob>];
     const channelValues: Record<string, unknown> = {};
     for (const [channel, blob] of whole) {
@@ -143,6 +157,7 @@ export class ReadPath {
         cv: record.cv,
         ch: record.ch ?? {},
         texts,
+        e: record.e,
         whole: { record, binary },
       });
     }
@@ -392,26 +407,62 @@ export class ReadPath {
   }): Promise<Record<string, DeltaChannelHistory>> {
     const { config, channels } = options;
     if (channels.length === 0) return {};
-    const collected = new Map<string, CheckpointPendingWrite[]>(channels.map((c) => [c, []]));
-    const seeds = new Map<string, unknown>();
+    const threadId = threadIdOf(config, "getDeltaChannelHistory", false);
+    const ns = threadId === undefined ? "" : namespaceOf(config, "getDeltaChannelHistory");
+    const target = checkpointIdOf(config, "getDeltaChannelHistory");
+    const raw = threadId === undefined ? new Map() : await this.deltaHistory(threadId, ns, target, channels);
+    const out: Record<string, DeltaChannelHistory> = {};
+    for (const c of channels) {
+      const h: RawDeltaHistory = raw.get(c) ?? { w: [] };
+      const writes = await Promise.all(
+        h.w.map(
+          async ([cid, w]) =>
+            [
+              w[0],
+              w[2],
+              await this.decode(w[3], threadId!, cid, keys.writes(threadId!, ns, cid)),
+            ] as CheckpointPendingWrite,
+        ),
+      );
+      const entry: DeltaChannelHistory = { writes };
+      if (h.s !== undefined) {
+        const [cid, version, blob] = h.s;
+        entry.seed = await this.decode(blob, threadId!, cid, keys.value(threadId!, ns, c, version));
+      }
+      out[c] = entry;
+    }
+    return out;
+  }
+
+  /**
+   * The history `getDeltaChannelHistory` returns, as stored (not deserialized): per channel the writes since the
+   * nearest ancestor that has a value (oldest first) and that value. A checkpoint whose ancestors were pruned
+   * carries their history in its record (`dh`): the walk ends there.
+   */
+  async deltaHistory(
+    threadId: string,
+    ns: string,
+    checkpointId: string | undefined,
+    channels: string[],
+  ): Promise<Map<string, RawDeltaHistory>> {
+    const collected = new Map<string, Array<[string, WriteRecord]>>(channels.map((c) => [c, []]));
+    const seeds = new Map<string, [string, Version, StoredBlob]>();
     const result = () => {
-      const out: Record<string, DeltaChannelHistory> = {};
+      const out = new Map<string, RawDeltaHistory>();
       for (const c of channels) {
-        const entry: DeltaChannelHistory = { writes: collected.get(c)!.slice().reverse() };
-        if (seeds.has(c)) entry.seed = seeds.get(c);
-        out[c] = entry;
+        const h: RawDeltaHistory = { w: collected.get(c)!.slice().reverse() };
+        const seed = seeds.get(c);
+        if (seed) h.s = seed;
+        out.set(c, h);
       }
       return out;
     };
-    const threadId = threadIdOf(config, "getDeltaChannelHistory", false);
-    if (threadId === undefined) return result();
-    const ns = namespaceOf(config, "getDeltaChannelHistory");
     const head = await this.readIndex(threadId);
     const idx = head && (await loadPages(this.s.store, threadId, head));
     const nsEntry = idx && nsIndex(idx, ns);
     if (nsEntry === undefined || nsEntry.e.length === 0) return result();
     const parentOf = new Map(nsEntry.e);
-    const target = checkpointIdOf(config, "getDeltaChannelHistory") ?? nsEntry.e[nsEntry.e.length - 1]![0];
+    const target = checkpointId ?? nsEntry.e[nsEntry.e.length - 1]![0];
     if (!parentOf.has(target)) return result();
     const chain: string[] = [];
     for (let p = parentOf.get(target) ?? null; p !== null && parentOf.has(p) && chain.length <= nsEntry.e.length; ) {
@@ -419,12 +470,31 @@ export class ReadPath {
       p = parentOf.get(p) ?? null;
     }
     const remaining = new Set(channels);
-    for (let at = 0; at < chain.length && remaining.size > 0; at += PAGE) {
+    /** a record's carried history ends the walk of the channels it names */
+    const takeCarried = (rec: CheckpointRecord) => {
+      for (const [c, h] of Object.entries(rec.dh ?? {})) {
+        if (!remaining.has(c)) continue;
+        const list = collected.get(c)!;
+        for (let j = h.w.length - 1; j >= 0; j--) list.push(h.w[j]!);
+        if (h.s) seeds.set(c, h.s);
+        remaining.delete(c);
+      }
+    };
+    const targetKey = keys.checkpoint(threadId, ns, target);
+    for (let at = 0; (at === 0 || at < chain.length) && remaining.size > 0; at += PAGE) {
       const page = chain.slice(at, at + PAGE);
       const recKeys = page.map((id) => keys.checkpoint(threadId, ns, id));
-      const got = await this.s.store.getMany<unknown>([...recKeys, ...page.map((id) => keys.writes(threadId, ns, id))]);
+      // the first round trip also reads the target's own record: it may carry its pruned ancestors' history
+      const extra = at === 0 ? [targetKey] : [];
+      const got = await this.s.store.getMany<unknown>([
+        ...extra,
+        ...recKeys,
+        ...page.map((id) => keys.writes(threadId, ns, id)),
+      ]);
+      if (at === 0 && got[0] !== undefined) takeCarried(checkRecord(got[0], threadId, target, targetKey));
+      const off = extra.length;
       const recs = page.map((id, i) =>
-        got[i] === undefined ? undefined : checkRecord(got[i], threadId, id, recKeys[i]!),
+        got[off + i] === undefined ? undefined : checkRecord(got[off + i], threadId, id, recKeys[i]!),
       );
       const wanted = new Set<string>();
       recs.forEach((rec) => {
@@ -439,18 +509,21 @@ export class ReadPath {
       );
       for (let i = 0; i < page.length && remaining.size > 0; i++) {
         const rec = recs[i];
+        const id = page[i]!;
         if (rec === undefined) return result(); // the chain is broken here, as a missing getTuple would be
-        const writes = await this.decodeWrites(threadId, ns, page[i]!, got[page.length + i]);
-        const perChannel = new Map<string, CheckpointPendingWrite[]>();
-        for (const w of writes) if (remaining.has(w[1])) perChannel.set(w[1], [...(perChannel.get(w[1]) ?? []), w]);
+        const wKey = keys.writes(threadId, ns, id);
+        const rows = this.orderedWrites(threadId, id, wKey, got[off + page.length + i]);
+        const perChannel = new Map<string, WriteRecord[]>();
+        for (const w of rows) if (remaining.has(w[2])) perChannel.set(w[2], [...(perChannel.get(w[2]) ?? []), w]);
         for (const [c, block] of perChannel)
-          for (let j = block.length - 1; j >= 0; j--) collected.get(c)!.push(block[j]!);
+          for (let j = block.length - 1; j >= 0; j--) collected.get(c)!.push([id, block[j]!]);
         const cv = Object.fromEntries(Object.entries(rec.cv).filter(([c]) => remaining.has(c)));
-        const whole = await this.values(threadId, ns, page[i]!, cv, fetched);
+        const whole = await this.values(threadId, ns, id, cv, fetched, rec.e);
         for (const [c, blob] of whole) {
-          seeds.set(c, await this.decode(blob, threadId, page[i], keys.value(threadId, ns, c, rec.cv[c]!)));
+          seeds.set(c, [id, rec.cv[c]!, blob]);
           remaining.delete(c);
         }
+        takeCarried(rec);
       }
     }
     return result();

@@ -29,7 +29,9 @@ export function checkRecord(rec: unknown, threadId: string, checkpointId: string
     typeof r.cv !== "object" ||
     r.cv === null ||
     !Array.isArray(r.n) ||
-    (r.ch !== undefined && (typeof r.ch !== "object" || r.ch === null))
+    (r.ch !== undefined && (typeof r.ch !== "object" || r.ch === null)) ||
+    (r.e !== undefined && !Array.isArray(r.e)) ||
+    (r.dh !== undefined && (typeof r.dh !== "object" || r.dh === null))
   ) {
     throw new CheckpointCorruptError(
       { threadId, checkpointId, key },

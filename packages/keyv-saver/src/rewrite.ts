@@ -95,9 +95,27 @@ export function rewriteValues(i: SaverInternals, threadId: string, fn: RewritePa
       const rec = got[at] as CheckpointRecord | undefined;
       if (rec !== undefined && isStoredBlob(rec.c) && isStoredBlob(rec.m)) {
         const [c, m] = [await rewriteBlob(rec.c, fn), await rewriteBlob(rec.m, fn)];
-        if (c !== undefined || m !== undefined) {
-          replaced += (c ? 1 : 0) + (m ? 1 : 0);
-          await i.store.setMany([{ key: recKeys[at]!, value: { ...rec, c: c ?? rec.c, m: m ?? rec.m } }]);
+        // the carried history of pruned ancestors holds payloads too
+        let carriedChanged = 0;
+        let dh = rec.dh;
+        if (dh !== undefined && typeof dh === "object") {
+          const next: NonNullable<CheckpointRecord["dh"]> = {};
+          for (const [channel, h] of Object.entries(dh)) {
+            const seed = h.s && isStoredBlob(h.s[2]) ? await rewriteBlob(h.s[2], fn) : undefined;
+            const writes: typeof h.w = [];
+            for (const [cid, w] of h.w) {
+              const b = isStoredBlob(w[3]) ? await rewriteBlob(w[3], fn) : undefined;
+              if (b !== undefined) carriedChanged += 1;
+              writes.push([cid, b === undefined ? w : [w[0], w[1], w[2], b, w[4]]]);
+            }
+            if (seed !== undefined) carriedChanged += 1;
+            next[channel] = { w: writes, s: h.s && seed ? [h.s[0], h.s[1], seed] : h.s };
+          }
+          dh = next;
+        }
+        if (c !== undefined || m !== undefined || carriedChanged > 0) {
+          replaced += (c ? 1 : 0) + (m ? 1 : 0) + carriedChanged;
+          await i.store.setMany([{ key: recKeys[at]!, value: { ...rec, c: c ?? rec.c, m: m ?? rec.m, dh } }]);
         }
       }
       const doc = got[all.length + at];

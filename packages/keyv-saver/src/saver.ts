@@ -108,6 +108,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       },
       deleteThreadLocked: (t) => deleteThreadLocked(state, t),
       purgeIfExpired: (t) => purgeIfExpired(state, t),
+      decode: (blob, t, id, key) => this.#read.decode(blob, t, id, key),
+      deltaHistory: (t, ns, id, channels) => this.#read.deltaHistory(t, ns, id, channels),
     };
   }
 

@@ -116,6 +116,21 @@ export interface CheckpointRecord {
   n: Array<[channel: string, version: string | number]>;
   /** for channels whose value is a delta: the versions of its chain, whole value first */
   ch?: Record<string, Array<string | number>> | undefined;
+  /**
+   * channels of `cv` that had no value when it was written (a `DeltaChannel` between snapshots, triggers): any
+   * other channel of `cv` whose value is missing was lost from the store. Absent in records written before 0.2.
+   */
+  e?: string[] | undefined;
+  /** the `DeltaChannel` history of ancestors pruned away, per channel (written by `pruneCheckpoints`) */
+  dh?: Record<string, RawDeltaHistory> | undefined;
+}
+
+/** @internal the history of one `DeltaChannel` as stored: the writes since its seed, oldest first, and the seed. */
+export interface RawDeltaHistory {
+  /** `[checkpointId, write]` pairs, oldest first */
+  w: Array<[string, WriteRecord]>;
+  /** the nearest stored value: `[checkpointId, version, value]` */
+  s?: [string, string | number, StoredBlob] | undefined;
 }
 
 /** @internal a full, immutable page of older index entries: `[pageNo, firstId, lastId]`. */

@@ -84,6 +84,8 @@ export class WritePath {
     // channels without a new version keep their value (and its delta chain) from the parent; a channel with a
     // new version but no value (`__start__`, `branch:to:*`) has nothing stored at all
     const inherited = Object.keys(cv).filter((c) => !(c in (newVersions ?? {})));
+    // channels with no stored value: any other channel whose value is missing on a read was lost (evicted)
+    const empty = new Set(Object.keys(newVersions ?? {}).filter((c) => c in cv && !(c in channelValues)));
     const unresolved: string[] = [];
     // every value of this checkpoint is known when its inherited values are: then it can be read from memory
     let allKnown = inherited.length === 0 || base?.whole !== undefined;
@@ -94,6 +96,8 @@ export class WritePath {
         if (t) texts.set(c, t);
         const b = base.whole?.binary.get(c);
         if (b) binary.set(c, b);
+        // not known to have a value (a parent written before `e` existed): never reported as lost
+        if (base.e === undefined || base.e.includes(c)) empty.add(c);
       } else {
         unresolved.push(c);
         allKnown = false;
@@ -112,6 +116,7 @@ export class WritePath {
       cv,
       n: written,
       ch: Object.keys(ch).length > 0 ? ch : undefined,
+      e: [...empty],
     });
 
     let record: CheckpointRecord | undefined;
@@ -130,7 +135,7 @@ export class WritePath {
               ...(parent ? [keys.checkpoint(threadId, ns, parent)] : []),
             ]);
             head = this.s.headOf(got[0], threadId);
-            await this.#resolveInherited(threadId, ns, parent, got[1], unresolved, cv, ch);
+            await this.#resolveInherited(threadId, ns, parent, got[1], unresolved, cv, ch, empty);
             needParent = false;
           }
           const built = await this.#nextIndex(threadId, ns, cid, parent, cv, ch, head.idx);
@@ -188,6 +193,7 @@ export class WritePath {
       cv,
       ch,
       texts,
+      e: [...empty],
       whole: allKnown && record !== undefined ? { record, binary } : undefined,
     });
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: cid } };
@@ -236,6 +242,7 @@ export class WritePath {
     channels: string[],
     cv: Record<string, Version>,
     ch: Record<string, Version[]>,
+    empty: Set<string>,
   ): Promise<void> {
     const parentRec =
       parent && rawParent !== undefined
@@ -246,7 +253,11 @@ export class WritePath {
       if (parentRec && parentRec.cv[c] === cv[c]) {
         const chain = parentRec.ch?.[c];
         if (chain) ch[c] = chain;
-      } else walk.push(c);
+        if (parentRec.e === undefined || parentRec.e.includes(c)) empty.add(c);
+      } else {
+        walk.push(c);
+        empty.add(c);
+      }
     }
     // rare (a parent record gone, or one written without chains): follow the stored values' base links
     for (const c of walk) {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import {
+  CheckpointCorruptError,
   type FencingGuard,
   InvalidArgumentError,
   isStoreUnavailableError,
@@ -8,12 +9,14 @@ import {
 } from "@graphkeep/keyv-saver";
 import KeyvRedis from "@keyv/redis";
 import type { RunnableConfig } from "@langchain/core/runnables";
+import { Annotation, DeltaChannel, END, START, StateGraph } from "@langchain/langgraph";
 import { type Checkpoint, emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import Keyv from "keyv";
 import { backends, freshNamespace } from "../../../test/helpers/backends.js";
 import { TcpProxy } from "../../../test/helpers/proxy.js";
+import { keys } from "../src/keys.js";
 
-// Defects an audit of the saver reproduced (issue 15, items 1, 2, 3, 5, 6, 10): each test fails on 62de4d4.
+// Defects an audit of the saver reproduced (issue 15, items 1-7, 10): each test fails on 62de4d4 (4 and 7 on be32ba6).
 
 async function put(saver: KeyvSaver, threadId: string, values: Record<string, unknown>, parent?: string) {
   const versions = Object.fromEntries(Object.keys(values).map((k) => [k, saver.getNextVersion(undefined)]));
@@ -25,6 +28,19 @@ async function put(saver: KeyvSaver, threadId: string, values: Record<string, un
     versions,
   );
   return cp.id;
+}
+
+/** A graph whose `items` channel is a LangGraph DeltaChannel: its value is rebuilt from ancestors' writes. */
+function deltaGraph(saver: KeyvSaver) {
+  const State = Annotation.Root({
+    items: new DeltaChannel<string[], string[]>((s, ws) => [...s, ...ws.flat()], { snapshotFrequency: 100 }),
+    n: Annotation<number>({ reducer: (_a: number, b: number) => b, default: () => 0 }),
+  });
+  return new StateGraph(State)
+    .addNode("step", (s) => ({ items: [`i${s.n}`], n: s.n + 1 }))
+    .addEdge(START, "step")
+    .addConditionalEdges("step", (s) => (s.n < 5 ? "step" : END))
+    .compile({ checkpointer: saver });
 }
 
 const latest = (saver: KeyvSaver, threadId: string) =>
@@ -70,6 +86,50 @@ for (const backend of backends) {
       const ib = await put(saver, b, { who: "b" });
       expect((await latest(saver, a))?.checkpoint).toMatchObject({ id: ia, channel_values: { who: "a" } });
       expect((await latest(saver, b))?.checkpoint).toMatchObject({ id: ib, channel_values: { who: "b" } });
+    });
+
+    it("pruning all but the latest checkpoint keeps the state of a DeltaChannel (issue 15.4)", async () => {
+      const graph = deltaGraph(saver);
+      const config = { configurable: { thread_id: "delta" } };
+      await graph.invoke({ n: 0 }, config);
+      const before = (await graph.getState(config)).values;
+      expect(before.items).toEqual(["i0", "i1", "i2", "i3", "i4"]);
+      const infos = await saver.checkpointInfo("delta");
+      const newest = infos[infos.length - 1]!.checkpointId;
+      const result = await saver.pruneCheckpoints(
+        "delta",
+        infos.filter((i) => i.checkpointId !== newest).map((i) => i.checkpointId),
+      );
+      expect(result.checkpoints).toBe(infos.length - 1);
+      expect((await graph.getState(config)).values).toEqual(before);
+      // the run goes on from the pruned thread as if nothing had been deleted
+      await graph.invoke({ n: 0 }, config);
+      expect((await graph.getState(config)).values.items).toEqual([...before.items, "i0", "i1", "i2", "i3", "i4"]);
+      // and a second prune (the first kept checkpoint goes too) still keeps it
+      const again = await saver.checkpointInfo("delta");
+      const last = again[again.length - 1]!.checkpointId;
+      await saver.pruneCheckpoints(
+        "delta",
+        again.filter((i) => i.checkpointId !== last).map((i) => i.checkpointId),
+      );
+      expect((await graph.getState(config)).values.items).toHaveLength(10);
+    });
+
+    it("a channel value deleted behind the saver's back (evicted) is CheckpointCorruptError, not an empty channel (issue 15.7)", async () => {
+      await put(saver, "evicted", { profile: { name: "alice" }, plan: ["a", "b"] });
+      // a new saver: nothing served from this process's memory
+      const reader = new KeyvSaver(saver.keyv);
+      const tuple = await latest(reader, "evicted");
+      expect(tuple?.checkpoint.channel_values).toEqual({ profile: { name: "alice" }, plan: ["a", "b"] });
+      const version = tuple!.checkpoint.channel_versions.profile!;
+      await saver.keyv.delete(keys.value("evicted", "", "profile", version));
+      const fresh = new KeyvSaver(saver.keyv);
+      const err = await latest(fresh, "evicted").then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(CheckpointCorruptError);
+      expect(String((err as Error).message)).toMatch(/channel "profile".*missing/);
     });
 
     it("first puts of threads named like registry shards all finish (no lock cycle)", async () => {
