@@ -14,7 +14,8 @@ export type GraphkeepErrorCode =
   | "UNPRICED_MODEL"
   | "THREAD_BUSY"
   | "LEASE_LOST"
-  | "WRITE_CONFLICT";
+  | "WRITE_CONFLICT"
+  | "DECOMPRESSION_LIMIT";
 
 /**
  * Base class of every error thrown by graphkeep. Check `code` (or `instanceof`) to branch on the condition.
@@ -132,7 +133,9 @@ export type IntegrityFailure =
   /** strict mode met a value that is not encrypted */
   | "not-encrypted"
   /** a compressed payload does not decompress */
-  | "decompression";
+  | "decompression"
+  /** a value bound to its place in the store (see `SerdeBinding`) was read without a binding, or an unbound value where one is required */
+  | "binding";
 
 /**
  * A stored value is not what was written: tampered or truncated, its type tag swapped, its envelope malformed,
@@ -206,7 +209,46 @@ export function isInvalidKeyError(e: unknown): e is InvalidKeyError {
   return e instanceof GraphkeepError && e.code === "INVALID_KEY";
 }
 
-/** Hides the password part of a connection URL for error messages. */
+const SECRET_PARAM = /^(?:.*pass(?:word)?|pwd|secret|token|.*key|auth.*|credentials?)$/i;
+
+/**
+ * Hides the secrets of a connection URL for error messages: the password of the user info (`u:p@h` → `u:***@h`,
+ * `:p@h` → `:***@h`; the user info ends at the last `@`, so a password holding `@`, `/`, `?` or `#` is hidden whole)
+ * and the values of query parameters named like `password`, `sslpassword`, `secret`, `token`, `*key`, `auth*`.
+ *
+ * @example
+ * redactUrl("postgres://u:p/ss@h/db?sslpassword=x") // "postgres://u:***@h/db?sslpassword=***"
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):([^@/]+)@/, "//$1:***@");
+  if (typeof url !== "string") return String(url);
+  const slashes = url.indexOf("//");
+  const start = slashes >= 0 ? slashes + 2 : 0;
+  const at = url.lastIndexOf("@");
+  let out = url;
+  if (at >= start) {
+    const userinfo = url.slice(start, at);
+    const colon = userinfo.indexOf(":");
+    // no colon: a bare user name, unless it is the part of a scheme-less string before "@" (then it may be anything)
+    const shown = colon >= 0 ? `${userinfo.slice(0, colon)}:***` : slashes >= 0 ? userinfo : "***";
+    out = url.slice(0, start) + shown + url.slice(at);
+  }
+  const q = out.indexOf("?", at >= 0 ? out.lastIndexOf("@") : 0);
+  if (q < 0) return out;
+  const hash = out.indexOf("#", q);
+  const query = out.slice(q + 1, hash < 0 ? undefined : hash);
+  const redacted = query
+    .split("&")
+    .map((pair) => {
+      const eq = pair.indexOf("=");
+      if (eq < 0) return pair;
+      let name = pair.slice(0, eq);
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        // keep it as written
+      }
+      return SECRET_PARAM.test(name) ? `${pair.slice(0, eq)}=***` : pair;
+    })
+    .join("&");
+  return `${out.slice(0, q + 1)}${redacted}${hash < 0 ? "" : out.slice(hash)}`;
 }

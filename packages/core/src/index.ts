@@ -1,4 +1,11 @@
 export {
+  type BindingAwareSerializer,
+  encodeBinding,
+  isBindingAware,
+  type SerdeBinding,
+  type SerdeBindingKind,
+} from "./binding.js";
+export {
   AdapterNotInstalledError,
   CheckpointCorruptError,
   CheckpointIntegrityError,
