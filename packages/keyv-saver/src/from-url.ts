@@ -75,7 +75,8 @@ async function mysqlPool(url: string): Promise<MysqlPoolLike> {
   const mysql = (await driver("mysql2/promise", "@keyv/mysql")) as {
     createPool(o: object): MysqlPoolLike & { pool?: EmitterLike } & EmitterLike;
   };
-  const pool = mysql.createPool({ uri: url });
+  // several statements per query: a commit is one transaction in one round trip (every value it sends is escaped)
+  const pool = mysql.createPool({ uri: url, multipleStatements: true });
   (pool.pool ?? pool).on("connection", (conn) => (conn as EmitterLike).on("error", reportLater));
   return pool;
 }
@@ -228,7 +229,10 @@ export async function openKeyv(url: string | StoreClient, options: KeyvSaverUrlO
     }
     case "mysql:": {
       const pool = await mysqlPool(url);
-      return new Keyv({ store: new KeyvSqlPool("mysql", pool, { table: opts.table, owned: true }), namespace });
+      return new Keyv({
+        store: new KeyvSqlPool("mysql", pool, { table: opts.table, owned: true, multipleStatements: true }),
+        namespace,
+      });
     }
     default:
       throw new UnsupportedUrlError(url);

@@ -12,6 +12,14 @@ export interface MysqlPoolLike {
   query(sql: string, params?: unknown[]): Promise<[unknown, unknown]>;
   escape?(value: unknown): string;
   end?(): Promise<void>;
+  getConnection?(): Promise<MysqlConnectionLike>;
+}
+
+/** One connection of a mysql2 pool. */
+interface MysqlConnectionLike {
+  query(sql: string): Promise<[unknown, unknown]>;
+  release(): void;
+  destroy?(): void;
 }
 
 /** Options of {@link KeyvSqlPool}. */
@@ -22,6 +30,11 @@ export interface KeyvSqlPoolOptions {
   schema?: string | undefined;
   /** The store made the pool (`fromUrl` with a URL): `disconnect()` ends it. @default false */
   owned?: boolean | undefined;
+  /**
+   * MySQL: the pool was created with `multipleStatements: true` (only a pool the saver made for a URL), so a
+   * commit can send its statements in one transaction, one round trip. @default false
+   */
+  multipleStatements?: boolean | undefined;
 }
 
 type Dialect = "postgres" | "mysql";
@@ -43,6 +56,12 @@ export class KeyvSqlPool extends EventEmitter {
   #end: (() => Promise<void>) | undefined;
   /** MySQL only: the pool's own value escaping (for statements built as text). */
   readonly escape?: ((value: unknown) => string) | undefined;
+  /**
+   * MySQL with `multipleStatements` only: runs several `;`-separated statements (values escaped by the caller)
+   * on one connection in one round trip and resolves to one result per statement. A failure rolls back what the
+   * script's transaction began before the connection goes back to the pool.
+   */
+  readonly script?: ((sql: string) => Promise<unknown[]>) | undefined;
 
   constructor(dialect: Dialect, pool: PgPoolLike | MysqlPoolLike, options: KeyvSqlPoolOptions) {
     super();
@@ -69,6 +88,24 @@ export class KeyvSqlPool extends EventEmitter {
     } else {
       const my = pool as MysqlPoolLike;
       if (typeof my.escape === "function") this.escape = (v) => my.escape!(v);
+      if (options.multipleStatements === true && typeof my.getConnection === "function") {
+        this.script = async (sql) => {
+          await this.#ready;
+          const conn = await my.getConnection!();
+          try {
+            const [results] = await conn.query(sql);
+            conn.release();
+            return results as unknown[];
+          } catch (e) {
+            // never hand back a connection inside an open transaction
+            await conn.query("ROLLBACK").then(
+              () => conn.release(),
+              () => (conn.destroy ? conn.destroy() : conn.release()),
+            );
+            throw e;
+          }
+        };
+      }
       this.#t = `\`${table}\``;
       this.#k = "id";
       this.#run = async (sql, params) => (await my.query(sql, params))[0];

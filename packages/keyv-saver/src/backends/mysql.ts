@@ -8,6 +8,8 @@ interface KeyvMysqlLike {
   setMany?: unknown;
   /** the pool's escaping, when the store has one (graphkeep's pool store) */
   escape?: ((value: unknown) => string) | undefined;
+  /** several statements in one round trip (graphkeep's pool store over a pool it made) */
+  script?: ((sql: string) => Promise<unknown[]>) | undefined;
 }
 
 type Escape = (v: unknown) => string;
@@ -20,9 +22,10 @@ function mysqlEscape(): Escape {
 
 /**
  * @keyv/mysql: keys made case-sensitive (`utf8mb4_bin`; keyv creates them `utf8mb4_general_ci`, so threads
- * `Alice` and `alice` would share rows), values widened to LONGTEXT, a multi-row `setMany`, and a commit of two
- * ordered statements: the values and records, then the index only if its token still matches. The pool runs
- * one statement per call, so the two cannot share a transaction; a crash between them leaves unreferenced rows.
+ * `Alice` and `alice` would share rows), values widened to LONGTEXT, a multi-row `setMany`, and a conditional
+ * commit: the values and records, then the index only if its token still matches. Over a pool the saver made
+ * (`fromUrl("mysql://…")`) both go in one transaction sent as one multi-statement query (one round trip, one log
+ * flush); over another pool as two ordered statements, where a crash between them leaves unreferenced rows.
  */
 export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
   const table = `\`${(store.opts.table ?? "keyv").replace(/`/g, "``")}\``;
@@ -31,7 +34,7 @@ export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
   let codec: RawCodec | undefined;
   return {
     name: "mysql",
-    commitRoundTrips: 2,
+    commitRoundTrips: typeof store.script === "function" ? 1 : 2,
     async prepare() {
       const cols = (await store.query(
         `SELECT COLUMN_NAME AS c, DATA_TYPE AS t, COLLATION_NAME AS k FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${sqlValue(rawTable)}`,
@@ -83,8 +86,27 @@ export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
     );
     const indexKey = sqlValue(c.key(batch.index.key));
     const indexValue = sqlValue(await c.value(batch.index.value));
-    await upsert(rows);
     const { expect } = batch.index;
+    const values = rows.map((e) => `(${sqlValue(e.key)}, ${sqlValue(e.value)})`);
+    const size = values.reduce((n, v) => n + v.length, 0) + indexValue.length;
+    // one query must stay under max_allowed_packet (16 MB by default on MariaDB): larger commits take two
+    if (store.script && size < 8_000_000) {
+      const indexStatement =
+        expect === null
+          ? `INSERT IGNORE INTO ${table} (id, value) VALUES (${indexKey}, ${indexValue})`
+          : `UPDATE ${table} SET value = ${indexValue} WHERE id = ${indexKey} AND LEFT(value, ${tokenPrefix(expect).length}) = ${sqlValue(tokenPrefix(expect))}`;
+      const statements = ["START TRANSACTION"];
+      if (values.length > 0) {
+        statements.push(
+          `INSERT INTO ${table} (id, value) VALUES ${values.join(", ")} ON DUPLICATE KEY UPDATE value = VALUES(value)`,
+        );
+      }
+      statements.push(indexStatement, "COMMIT");
+      const results = await store.script(statements.join(";\n"));
+      // found rows (mysql2 connects with CLIENT_FOUND_ROWS): 1 when the token matched or the new index went in
+      return (results[statements.length - 2] as { affectedRows?: number }).affectedRows === 1;
+    }
+    await upsert(rows);
     if (expect === null) {
       // a plain INSERT: a duplicate key means the index exists. (ON DUPLICATE KEY UPDATE id = id cannot tell: mysql2
       // connects with CLIENT_FOUND_ROWS, so an untouched existing row also counts as one affected row.)
