@@ -15,7 +15,9 @@ export type GraphkeepErrorCode =
   | "THREAD_BUSY"
   | "LEASE_LOST"
   | "WRITE_CONFLICT"
-  | "DECOMPRESSION_LIMIT";
+  | "DECOMPRESSION_LIMIT"
+  | "STORE_NOT_FOUND"
+  | "FOREIGN_STORE";
 
 /**
  * Base class of every error thrown by graphkeep. Check `code` (or `instanceof`) to branch on the condition.
