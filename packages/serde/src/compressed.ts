@@ -1,12 +1,24 @@
+import { constants as bufferConstants } from "node:buffer";
 import { promisify } from "node:util";
 import { brotliCompress, brotliDecompress, constants, gunzip, gzip } from "node:zlib";
-import { CheckpointIntegrityError, InvalidArgumentError } from "@graphkeep/core";
+import {
+  type BindingAwareSerializer,
+  CheckpointIntegrityError,
+  InvalidArgumentError,
+  isBindingAware,
+  type SerdeBinding,
+} from "@graphkeep/core";
 import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
 import { describe, toBytes } from "./bytes.js";
+import { DecompressionLimitError } from "./errors.js";
 import { checkInnerType, checkWrappable, register, SUFFIX } from "./layers.js";
 import type { CompressedOptions, CompressionAlgorithm } from "./types.js";
 
-const DEFAULTS = { algorithm: "brotli", minBytes: 1024 } as const satisfies CompressedOptions;
+const DEFAULTS = {
+  algorithm: "brotli",
+  minBytes: 1024,
+  maxInflatedBytes: 64 * 1024 * 1024,
+} as const satisfies CompressedOptions;
 const LEVELS = { brotli: { min: 0, max: 11, default: 4 }, gzip: { min: 0, max: 9, default: 6 } } as const;
 const RESERVED = [SUFFIX.brotli, SUFFIX.gzip, SUFFIX.aes];
 
@@ -26,7 +38,7 @@ const unzip = { brotli: promisify(brotliDecompress), gzip: promisify(gunzip) };
  * const serde = compressed(new JsonPlusSerializer(), { algorithm: "brotli", minBytes: 1024 });
  * const saver = new KeyvSaver(keyv, { serde });
  */
-export function compressed(inner: SerializerProtocol, options: CompressedOptions = {}): SerializerProtocol {
+export function compressed(inner: SerializerProtocol, options: CompressedOptions = {}): BindingAwareSerializer {
   const base = checkWrappable("compressed", "compression", inner);
   const opts = { ...DEFAULTS, ...stripUndefined(options) };
   const algorithm: CompressionAlgorithm = opts.algorithm;
@@ -47,6 +59,14 @@ export function compressed(inner: SerializerProtocol, options: CompressedOptions
   }
   const suffix = SUFFIX[algorithm];
   const minBytes = opts.minBytes;
+  const maxInflatedBytes = opts.maxInflatedBytes;
+  if (
+    !(Number.isSafeInteger(maxInflatedBytes) && maxInflatedBytes >= 1 && maxInflatedBytes <= bufferConstants.MAX_LENGTH)
+  ) {
+    throw new InvalidArgumentError(
+      `compressed: maxInflatedBytes must be an integer from 1 to ${bufferConstants.MAX_LENGTH} (bytes), got ${describe(maxInflatedBytes)}`,
+    );
+  }
 
   const compress = (bytes: Uint8Array): Promise<Uint8Array> =>
     algorithm === "brotli"
@@ -58,35 +78,49 @@ export function compressed(inner: SerializerProtocol, options: CompressedOptions
         })
       : zip.gzip(bytes, { level });
 
-  const serde: SerializerProtocol = {
-    async dumpsTyped(data: unknown): Promise<[string, Uint8Array]> {
-      const [rawType, bytes] = await base.dumpsTyped(data);
-      const type = checkInnerType("compressed", rawType, RESERVED);
-      if (bytes.byteLength < minBytes) return [type, bytes];
-      const packed = await compress(bytes);
-      // a value that does not shrink (already compressed, random) is stored as is
-      if (packed.byteLength >= bytes.byteLength) return [type, bytes];
-      return [type + suffix, new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)];
-    },
+  const dump = async (binding: SerdeBinding | undefined, data: unknown): Promise<[string, Uint8Array]> => {
+    const [rawType, bytes] =
+      binding !== undefined && isBindingAware(base)
+        ? await base.dumpsTypedBound(binding, data)
+        : await base.dumpsTyped(data);
+    const type = checkInnerType("compressed", rawType, RESERVED);
+    if (bytes.byteLength < minBytes) return [type, bytes];
+    const packed = await compress(bytes);
+    // a value that does not shrink (already compressed, random) is stored as is
+    if (packed.byteLength >= bytes.byteLength) return [type, bytes];
+    return [type + suffix, new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)];
+  };
 
-    async loadsTyped(type: string, data: Uint8Array | string): Promise<unknown> {
-      const algo = type.endsWith(SUFFIX.brotli) ? "brotli" : type.endsWith(SUFFIX.gzip) ? "gzip" : undefined;
-      if (algo === undefined) return base.loadsTyped(type, data);
-      const innerType = type.slice(0, -SUFFIX[algo].length);
-      const bytes = toBytes(data);
-      let plain: Buffer;
-      try {
-        if (bytes === undefined) throw new TypeError(`the payload is ${describe(data)}, not bytes`);
-        plain = await unzip[algo](bytes);
-      } catch (e) {
-        throw new CheckpointIntegrityError(
-          "decompression",
-          `compressed: a stored value of type "${type}" does not decompress (${e instanceof Error ? e.message : String(e)}); it was truncated or modified in the store`,
-          { cause: e },
-        );
+  const load = async (binding: SerdeBinding | undefined, type: string, data: Uint8Array | string) => {
+    const innerLoad = (t: string, d: Uint8Array | string) =>
+      binding !== undefined && isBindingAware(base) ? base.loadsTypedBound(binding, t, d) : base.loadsTyped(t, d);
+    const algo = type.endsWith(SUFFIX.brotli) ? "brotli" : type.endsWith(SUFFIX.gzip) ? "gzip" : undefined;
+    if (algo === undefined) return innerLoad(type, data);
+    const innerType = type.slice(0, -SUFFIX[algo].length);
+    const bytes = toBytes(data);
+    let plain: Buffer;
+    try {
+      if (bytes === undefined) throw new TypeError(`the payload is ${describe(data)}, not bytes`);
+      // zlib stops (and frees its output) as soon as the output would pass the limit
+      plain = await unzip[algo](bytes, { maxOutputLength: maxInflatedBytes });
+    } catch (e) {
+      if ((e as { code?: unknown } | null)?.code === "ERR_BUFFER_TOO_LARGE") {
+        throw new DecompressionLimitError(type, maxInflatedBytes, { cause: e });
       }
-      return base.loadsTyped(innerType, new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength));
-    },
+      throw new CheckpointIntegrityError(
+        "decompression",
+        `compressed: a stored value of type "${type}" does not decompress (${e instanceof Error ? e.message : String(e)}); it was truncated or modified in the store`,
+        { cause: e },
+      );
+    }
+    return innerLoad(innerType, new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength));
+  };
+
+  const serde: BindingAwareSerializer = {
+    dumpsTyped: (data: unknown) => dump(undefined, data),
+    loadsTyped: (type: string, data: Uint8Array | string) => load(undefined, type, data),
+    dumpsTypedBound: (binding: SerdeBinding, data: unknown) => dump(binding, data),
+    loadsTypedBound: (binding: SerdeBinding, type: string, data: Uint8Array | string) => load(binding, type, data),
   };
   return register(serde, { kind: "compression", inner: base });
 }

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "@graphkeep/core";
+import { InvalidArgumentError, type SerdeBinding } from "@graphkeep/core";
 import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
 import type { RewritePayload } from "./types.js";
 
@@ -14,8 +14,13 @@ interface CompressionLayer {
 export interface EncryptionLayer {
   kind: "encryption";
   inner: SerializerProtocol;
-  /** re-encrypts one payload with the active key; `undefined` when it already is */
+  /**
+   * re-encrypts one payload with the active key (bound to `binding` when given, upgrading an unbound envelope);
+   * `undefined` when it already is
+   */
   reseal: RewritePayload;
+  /** authenticates a payload bound to `from` and re-encrypts it bound to `to` with the active key */
+  rebind(from: SerdeBinding, to: SerdeBinding, type: string, data: Uint8Array): Promise<[string, Uint8Array]>;
 }
 
 type Layer = CompressionLayer | EncryptionLayer;
@@ -25,6 +30,11 @@ const layers = new WeakMap<object, Layer>();
 export function register<T extends SerializerProtocol>(serde: T, layer: Layer): T {
   layers.set(serde, layer);
   return serde;
+}
+
+/** The layer this package registered for a serde, if any. */
+export function layerOf(serde: unknown): Layer | undefined {
+  return typeof serde === "object" && serde !== null ? layers.get(serde) : undefined;
 }
 
 /** The `encrypted()` layer of a serde, when the serde is one. */

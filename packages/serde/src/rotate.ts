@@ -5,7 +5,9 @@ import type { RewritableSaver, RotateOptions, RotateProgress } from "./types.js"
 /**
  * Re-encrypts the values of one thread, or of every thread of a saver, with the active key of its `encrypted()`
  * serde, so that old keys can leave the keyring. Values already under the active key are authenticated and
- * left alone; with `strict: false`, values stored unencrypted are encrypted. Each stored key is replaced in
+ * left alone; with `strict: false`, values stored unencrypted are encrypted. When the saver passes each payload's
+ * `SerdeBinding` to its rewrite function, every value is authenticated against it and values in the unbound
+ * (version 1) envelope are re-encrypted bound to it. Each stored key is replaced in
  * one write, so a crash or an abort leaves every value readable with the keyring: run it again to finish.
  * Remove an old key only after a complete run.
  *
@@ -52,9 +54,9 @@ export async function rotate(saver: RewritableSaver, options: RotateOptions = {}
   const progress: RotateProgress = { threadsDone: 0, threadsTotal: threads.length, valuesRewritten: 0 };
   for (const tid of threads) {
     signal?.throwIfAborted();
-    progress.valuesRewritten += await saver.rewriteValues(tid, (type, data) => {
+    progress.valuesRewritten += await saver.rewriteValues(tid, (type, data, binding) => {
       signal?.throwIfAborted();
-      return layer.reseal(type, data);
+      return layer.reseal(type, data, binding);
     });
     progress.threadsDone += 1;
     onProgress?.({ ...progress });

@@ -1,3 +1,4 @@
+import type { SerdeBinding } from "@graphkeep/core";
 import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
 
 /** Compression algorithm of {@link compressed}: Node's zlib brotli or gzip. */
@@ -21,6 +22,15 @@ export interface CompressedOptions {
    * @default 4 for brotli, 6 for gzip
    */
   level?: number | undefined;
+  /**
+   * The most bytes one stored value may inflate to. Decompression stops there with `DecompressionLimitError`
+   * (code `DECOMPRESSION_LIMIT`), so a small value written into the store to inflate to gigabytes (a decompression
+   * bomb) costs at most this much memory. Applies to every codec read (`+br`, `+gz`), whatever `algorithm` is.
+   * 64 MiB: far above a LangGraph state value that is practical to re-serialize every step, and low enough that
+   * the buffer plus its deserialization (several times its size in the heap) fit a default Node heap.
+   * @default 67108864 (64 MiB)
+   */
+  maxInflatedBytes?: number | undefined;
 }
 
 /** Key material: 32 bytes, as a `Uint8Array`/`Buffer` or a base64 string. */
@@ -41,6 +51,14 @@ export interface EncryptedOptions {
    * @default true
    */
   strict?: boolean | undefined;
+  /**
+   * Refuse, in bound reads (`loadsTypedBound`), values in the unbound version-1 envelope that `dumpsTyped` and
+   * releases before 0.2 write (`CheckpointIntegrityError`, reason `"binding"`): such a value could have been moved
+   * from another thread, channel or version. Turn it on once {@link rotate}, run through a saver that passes each
+   * payload's binding, has rebound the store. Plain `loadsTyped` is not affected.
+   * @default false
+   */
+  requireBinding?: boolean | undefined;
 }
 
 /** Progress of {@link rotate}, reported after each thread and returned at the end. */
@@ -72,10 +90,14 @@ export interface RotateOptions {
 }
 
 /**
- * Replaces one stored payload: gets it as the serde wrote it (`[type, bytes]`) and returns the replacement, or
- * `undefined` to keep it as is.
+ * Replaces one stored payload: gets it as the serde wrote it (`[type, bytes]`) and, from a saver that knows it,
+ * where it is stored (`binding`), and returns the replacement, or `undefined` to keep it as is.
  */
-export type RewritePayload = (type: string, data: Uint8Array) => Promise<[type: string, data: Uint8Array] | undefined>;
+export type RewritePayload = (
+  type: string,
+  data: Uint8Array,
+  binding?: SerdeBinding | undefined,
+) => Promise<[type: string, data: Uint8Array] | undefined>;
 
 /**
  * What {@link rotate} needs from a saver: any saver that can list its threads and rewrite its stored payloads in
@@ -89,7 +111,9 @@ export interface RewritableSaver {
   /**
    * Passes every serialized payload of a thread (checkpoints, metadata, channel values, pending writes) through
    * `rewrite` and stores each replacement in place, one store key at a time, so that a crash leaves every key
-   * either as it was or rewritten. Resolves to the number of payloads replaced.
+   * either as it was or rewritten. Resolves to the number of payloads replaced. A saver that stores bound values
+   * passes each payload's {@link SerdeBinding} as the third argument, so that {@link rotate} can authenticate it and
+   * rebind values written unbound.
    */
   rewriteValues(threadId: string, rewrite: RewritePayload): Promise<number>;
 }
