@@ -4,6 +4,7 @@ import { brotliCompress, brotliDecompress, constants, gunzip, gzip } from "node:
 import {
   type BindingAwareSerializer,
   CheckpointIntegrityError,
+  encodeBinding,
   InvalidArgumentError,
   isBindingAware,
   type SerdeBinding,
@@ -79,6 +80,7 @@ export function compressed(inner: SerializerProtocol, options: CompressedOptions
       : zip.gzip(bytes, { level });
 
   const dump = async (binding: SerdeBinding | undefined, data: unknown): Promise<[string, Uint8Array]> => {
+    if (binding !== undefined) encodeBinding(binding); // validates it, whether or not the inner serde binds
     const [rawType, bytes] =
       binding !== undefined && isBindingAware(base)
         ? await base.dumpsTypedBound(binding, data)
@@ -92,6 +94,7 @@ export function compressed(inner: SerializerProtocol, options: CompressedOptions
   };
 
   const load = async (binding: SerdeBinding | undefined, type: string, data: Uint8Array | string) => {
+    if (binding !== undefined) encodeBinding(binding);
     const innerLoad = (t: string, d: Uint8Array | string) =>
       binding !== undefined && isBindingAware(base) ? base.loadsTypedBound(binding, t, d) : base.loadsTyped(t, d);
     const algo = type.endsWith(SUFFIX.brotli) ? "brotli" : type.endsWith(SUFFIX.gzip) ? "gzip" : undefined;

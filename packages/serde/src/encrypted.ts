@@ -88,12 +88,8 @@ export function encrypted(inner: SerializerProtocol, options: EncryptedOptions):
   const serde: BindingAwareSerializer = {
     dumpsTyped: (data: unknown) => dump(undefined, data),
     loadsTyped: (type: string, data: Uint8Array | string) => load(undefined, type, data),
-    dumpsTypedBound(binding: SerdeBinding, data: unknown) {
-      return dump(checkBinding(binding), data);
-    },
-    loadsTypedBound(binding: SerdeBinding, type: string, data: Uint8Array | string) {
-      return load(checkBinding(binding), type, data);
-    },
+    dumpsTypedBound: (binding: SerdeBinding, data: unknown) => dump(binding, data),
+    loadsTypedBound: (binding: SerdeBinding, type: string, data: Uint8Array | string) => load(binding, type, data),
   };
 
   return register(serde, {
@@ -122,15 +118,6 @@ export function encrypted(inner: SerializerProtocol, options: EncryptedOptions):
       return encrypt(type.slice(0, -SUFFIX.aes.length), plain, target);
     },
   });
-}
-
-function checkBinding(binding: SerdeBinding): SerdeBinding {
-  if (binding === null || typeof binding !== "object") {
-    throw new InvalidArgumentError(
-      'encrypted: the binding must be an object like { kind: "value", threadId, checkpointNs, channel, version }',
-    );
-  }
-  return binding;
 }
 
 function isEncrypted(type: unknown): type is string {
