@@ -1,6 +1,8 @@
-import { ThreadExistsError } from "@graphkeep/core";
+import { isBindingAware, type SerdeBinding, ThreadExistsError } from "@graphkeep/core";
+import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
+import { checkpointBinding, metadataBinding, valueBinding, writeBinding } from "./bindings.js";
 import type { StoredBlob } from "./codec.js";
-import { blobBytes } from "./codec.js";
+import { blobBytes, encodeBlob, isStoredBlob } from "./codec.js";
 import type { DeltaCache } from "./delta-cache.js";
 import { keys } from "./keys.js";
 import type { KeyedLock } from "./lock.js";
@@ -17,6 +19,7 @@ import type {
   ThreadMeta,
   WriteRecord,
 } from "./types.js";
+import { isDeltaValue } from "./values.js";
 
 type Version = string | number;
 
@@ -33,8 +36,16 @@ export interface SaverInternals {
   indexValue(threadId: string, idx: ThreadIndex): ThreadIndex;
   deleteThreadLocked(threadId: string): Promise<void>;
   purgeIfExpired(threadId: string): Promise<void>;
+  /** the saver's serde */
+  serde: SerializerProtocol;
   /** deserializes a stored payload of a checkpoint (typed errors on failure) */
-  decode(blob: unknown, threadId: string, checkpointId: string | undefined, key: string): Promise<unknown>;
+  decode(
+    blob: unknown,
+    threadId: string,
+    checkpointId: string | undefined,
+    key: string,
+    binding?: SerdeBinding,
+  ): Promise<unknown>;
   /** the stored `DeltaChannel` history of a checkpoint (see `ReadPath.deltaHistory`) */
   deltaHistory(
     threadId: string,
@@ -182,7 +193,9 @@ async function carryDeltaHistory(
     const l = all[at]!;
     const rec = recs[at];
     if (ids.has(l.id) || rec === undefined || rec.p === null || !ids.has(rec.p)) continue;
-    const metadata = (await i.decode(rec.m, threadId, l.id, recKeys[at]!)) as Record<string, unknown> | undefined;
+    const metadata = (await i.decode(rec.m, threadId, l.id, recKeys[at]!, metadataBinding(threadId, l.ns, l.id))) as
+      | Record<string, unknown>
+      | undefined;
     const counters = metadata?.counters_since_delta_snapshot;
     const named = counters !== null && typeof counters === "object" ? Object.keys(counters) : [];
     if (named.length === 0) continue;
@@ -215,7 +228,7 @@ export interface CheckpointInfo {
 export async function checkpointInfo(
   i: SaverInternals,
   threadId: string,
-  decode: (blob: unknown, checkpointId: string, key: string) => Promise<unknown>,
+  decode: (blob: unknown, checkpointId: string, key: string, binding: SerdeBinding) => Promise<unknown>,
 ): Promise<CheckpointInfo[]> {
   const head = await i.readIndex(threadId);
   if (head === undefined) return [];
@@ -229,10 +242,10 @@ export async function checkpointInfo(
       const rec = got[j] as CheckpointRecord | undefined;
       if (rec === undefined) continue;
       const l = part[j]!;
-      const [cp, meta] = (await Promise.all([decode(rec.c, l.id, recKeys[j]!), decode(rec.m, l.id, recKeys[j]!)])) as [
-        { ts?: string },
-        { source?: string; step?: number } | undefined,
-      ];
+      const [cp, meta] = (await Promise.all([
+        decode(rec.c, l.id, recKeys[j]!, checkpointBinding(threadId, l.ns, l.id)),
+        decode(rec.m, l.id, recKeys[j]!, metadataBinding(threadId, l.ns, l.id)),
+      ])) as [{ ts?: string }, { source?: string; step?: number } | undefined];
       const w = got[part.length + j];
       out.push({
         threadId,
@@ -261,21 +274,71 @@ export function copyThread(i: SaverInternals, from: string, to: string): Promise
       ...all.map((l) => keys.checkpoint(from, l.ns, l.id)),
       ...all.map((l) => keys.writes(from, l.ns, l.id)),
     ]);
+    // a binding-aware serde bound every payload to its thread: each is re-serialized for the new one
+    const rebind = isBindingAware(i.serde)
+      ? async (blob: unknown, binding: SerdeBinding, key: string, checkpointId?: string): Promise<unknown> =>
+          isStoredBlob(blob)
+            ? encodeBlob(
+                i.serde,
+                await i.decode(blob, from, checkpointId, key, { ...binding, threadId: from }),
+                binding,
+              )
+            : blob
+      : undefined;
     const out: StoreEntry[] = [];
-    const values = new Map<string, string>(); // source key -> target key
-    all.forEach((l, at) => {
-      const rec = got[at] as CheckpointRecord | undefined;
-      if (rec === undefined) return;
+    const values = new Map<string, { key: string; ns: string; channel: string; version: Version }>();
+    for (let at = 0; at < all.length; at++) {
+      const l = all[at]!;
+      let rec = got[at] as CheckpointRecord | undefined;
+      if (rec === undefined) continue;
+      const recKey = keys.checkpoint(from, l.ns, l.id);
+      const wKey = keys.writes(from, l.ns, l.id);
+      let w = got[all.length + at];
+      if (rebind) {
+        rec = {
+          ...rec,
+          c: (await rebind(rec.c, checkpointBinding(to, l.ns, l.id), recKey, l.id)) as StoredBlob,
+          m: (await rebind(rec.m, metadataBinding(to, l.ns, l.id), recKey, l.id)) as StoredBlob,
+          dh: rec.dh && (await rebindHistory(rec.dh, to, l.ns, recKey, rebind)),
+        };
+        if (Array.isArray(w)) {
+          w = await Promise.all(
+            (w as WriteRecord[]).map(
+              async (x): Promise<WriteRecord> => [
+                x[0],
+                x[1],
+                x[2],
+                (await rebind(x[3], writeBinding(to, l.ns, l.id, x), wKey, l.id)) as StoredBlob,
+                x[4],
+              ],
+            ),
+          );
+        }
+      }
       out.push({ key: keys.checkpoint(to, l.ns, l.id), value: rec });
-      const w = got[all.length + at];
       if (w !== undefined) out.push({ key: keys.writes(to, l.ns, l.id), value: w });
-      for (const [c, v] of valueRefs(rec)) values.set(keys.value(from, l.ns, c, v), keys.value(to, l.ns, c, v));
-    });
+      for (const [channel, version] of valueRefs(rec)) {
+        values.set(keys.value(from, l.ns, channel, version), {
+          key: keys.value(to, l.ns, channel, version),
+          ns: l.ns,
+          channel,
+          version,
+        });
+      }
+    }
     const srcKeys = [...values.keys()];
     const vals = await i.store.getMany<unknown>(srcKeys);
-    vals.forEach((v, at) => {
-      if (v !== undefined) out.push({ key: values.get(srcKeys[at]!)!, value: v });
-    });
+    for (let at = 0; at < srcKeys.length; at++) {
+      const v = vals[at];
+      if (v === undefined) continue;
+      const target = values.get(srcKeys[at]!)!;
+      // a delta is a text diff of plain JSON, which no serde binds; whole values are re-bound
+      const value =
+        rebind && !isDeltaValue(v)
+          ? await rebind(v, valueBinding(to, target.ns, target.channel, target.version), srcKeys[at]!)
+          : v;
+      out.push({ key: target.key, value });
+    }
     const { pages } = repage(to, src, []);
     await i.store.setMany([...out, ...pages]);
     await i.registry.add(to);
@@ -288,6 +351,33 @@ export function copyThread(i: SaverInternals, from: string, to: string): Promise
     ]);
     return all.length;
   });
+}
+
+/** A carried `DeltaChannel` history re-bound to another thread. */
+async function rebindHistory(
+  dh: Record<string, RawDeltaHistory>,
+  to: string,
+  ns: string,
+  key: string,
+  rebind: (blob: unknown, binding: SerdeBinding, key: string, checkpointId?: string) => Promise<unknown>,
+): Promise<Record<string, RawDeltaHistory>> {
+  const out: Record<string, RawDeltaHistory> = {};
+  for (const [channel, h] of Object.entries(dh)) {
+    const w: RawDeltaHistory["w"] = [];
+    for (const [cid, x] of h.w) {
+      w.push([
+        cid,
+        [x[0], x[1], x[2], (await rebind(x[3], writeBinding(to, ns, cid, x), key, cid)) as StoredBlob, x[4]],
+      ]);
+    }
+    const s: RawDeltaHistory["s"] = h.s && [
+      h.s[0],
+      h.s[1],
+      (await rebind(h.s[2], valueBinding(to, ns, channel, h.s[1]), key, h.s[0])) as StoredBlob,
+    ];
+    out[channel] = s ? { w, s } : { w };
+  }
+  return out;
 }
 
 export async function stats(i: SaverInternals, threadId?: string): Promise<SaverStats> {

@@ -1,3 +1,4 @@
+import { isBindingAware, type SerdeBinding } from "@graphkeep/core";
 import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
 
 /** A serialized value as stored: `[serdeType, text]`, or `[serdeType, base64, 1]` for binary payloads. */
@@ -6,8 +7,16 @@ export type StoredBlob = [type: string, data: string] | [type: string, data: str
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
-export async function encodeBlob(serde: SerializerProtocol, value: unknown): Promise<StoredBlob> {
-  const [type, bytes] = await serde.dumpsTyped(value);
+/** Serializes a payload; bound to where it is stored when the serde is binding-aware (`@graphkeep/serde`). */
+export async function encodeBlob(
+  serde: SerializerProtocol,
+  value: unknown,
+  binding?: SerdeBinding,
+): Promise<StoredBlob> {
+  const [type, bytes] =
+    binding !== undefined && isBindingAware(serde)
+      ? await serde.dumpsTypedBound(binding, value)
+      : await serde.dumpsTyped(value);
   return toBlob(type, bytes);
 }
 
@@ -27,8 +36,15 @@ export function isStoredBlob(x: unknown): x is StoredBlob {
   return Array.isArray(x) && (x.length === 2 || x.length === 3) && typeof x[0] === "string" && typeof x[1] === "string";
 }
 
-export async function decodeBlob(serde: SerializerProtocol, blob: StoredBlob): Promise<unknown> {
-  return serde.loadsTyped(blob[0], blobBytesOf(blob));
+/** Deserializes a stored payload, checking its binding when the serde is binding-aware. */
+export async function decodeBlob(
+  serde: SerializerProtocol,
+  blob: StoredBlob,
+  binding?: SerdeBinding,
+): Promise<unknown> {
+  return binding !== undefined && isBindingAware(serde)
+    ? serde.loadsTypedBound(binding, blob[0], blobBytesOf(blob))
+    : serde.loadsTyped(blob[0], blobBytesOf(blob));
 }
 
 /** The serialized bytes of a stored blob. */

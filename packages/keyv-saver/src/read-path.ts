@@ -1,4 +1,10 @@
-import { CheckpointCorruptError, InvalidArgumentError, InvalidConfigError, isGraphkeepError } from "@graphkeep/core";
+import {
+  CheckpointCorruptError,
+  InvalidArgumentError,
+  InvalidConfigError,
+  isGraphkeepError,
+  type SerdeBinding,
+} from "@graphkeep/core";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   type Checkpoint,
@@ -12,6 +18,7 @@ import {
   TASKS,
   writesSortKey,
 } from "@langchain/langgraph-checkpoint";
+import { checkpointBinding, metadataBinding, valueBinding, writeBinding } from "./bindings.js";
 import { decodeBlob, isStoredBlob, type StoredBlob } from "./codec.js";
 import { checkpointIdOf, namespaceOf, threadIdOf } from "./config.js";
 import type { CachedHead, CachedText } from "./delta-cache.js";
@@ -60,7 +67,13 @@ export class ReadPath {
     return idx;
   }
 
-  async decode(blob: unknown, threadId: string, checkpointId: string | undefined, key: string): Promise<unknown> {
+  async decode(
+    blob: unknown,
+    threadId: string,
+    checkpointId: string | undefined,
+    key: string,
+    binding?: SerdeBinding,
+  ): Promise<unknown> {
     const where = `thread "${threadId}"${checkpointId ? `, checkpoint "${checkpointId}"` : ""}`;
     if (!isStoredBlob(blob)) {
       throw new CheckpointCorruptError(
@@ -69,7 +82,7 @@ export class ReadPath {
       );
     }
     try {
-      return await decodeBlob(this.s.serde, blob);
+      return await decodeBlob(this.s.serde, blob, binding);
     } catch (e) {
       // a graphkeep serde says precisely what is wrong (tampered value, missing key id): pass it on as is
       if (isGraphkeepError(e)) throw e;
@@ -130,8 +143,8 @@ export class ReadPath {
   ): Promise<CheckpointTuple> {
     const recKey = keys.checkpoint(threadId, ns, checkpointId);
     const [checkpoint, metadata, whole] = (await Promise.all([
-      this.decode(record.c, threadId, checkpointId, recKey),
-      this.decode(record.m, threadId, checkpointId, recKey),
+      this.decode(record.c, threadId, checkpointId, recKey, checkpointBinding(threadId, ns, checkpointId)),
+      this.decode(record.m, threadId, checkpointId, recKey, metadataBinding(threadId, ns, checkpointId)),
       values instanceof Map ? this.values(threadId, ns, checkpointId, record.cv, values, record.e) : values.whole,
     ])) as [Checkpoint, CheckpointMetadata, Map<string, StoredBlob>];
     const channelValues: Record<string, unknown> = {};
@@ -141,6 +154,7 @@ export class ReadPath {
         threadId,
         checkpointId,
         keys.value(threadId, ns, channel, record.cv[channel]!),
+        valueBinding(threadId, ns, channel, record.cv[channel]!),
       );
     }
     checkpoint.channel_values = channelValues;
@@ -199,7 +213,12 @@ export class ReadPath {
     const rows = this.orderedWrites(threadId, checkpointId, key, doc);
     return Promise.all(
       rows.map(
-        async (w) => [w[0], w[2], await this.decode(w[3], threadId, checkpointId, key)] as CheckpointPendingWrite,
+        async (w) =>
+          [
+            w[0],
+            w[2],
+            await this.decode(w[3], threadId, checkpointId, key, writeBinding(threadId, ns, checkpointId, w)),
+          ] as CheckpointPendingWrite,
       ),
     );
   }
@@ -208,7 +227,9 @@ export class ReadPath {
     const key = keys.writes(threadId, ns, parentId);
     const doc = await this.s.store.get(key);
     const rows = this.orderedWrites(threadId, parentId, key, doc).filter((w) => w[2] === TASKS);
-    const sends = await Promise.all(rows.map((w) => this.decode(w[3], threadId, parentId, key)));
+    const sends = await Promise.all(
+      rows.map((w) => this.decode(w[3], threadId, parentId, key, writeBinding(threadId, ns, parentId, w))),
+    );
     checkpoint.channel_values ??= {};
     checkpoint.channel_values[TASKS] = sends;
     checkpoint.channel_versions ??= {};
@@ -241,7 +262,13 @@ export class ReadPath {
       const l = located[i]!;
       const rec = checkRecord(raw, threadId, l.id, recKeys[i]!);
       if (filter && Object.keys(filter).length > 0) {
-        const metadata = (await this.decode(rec.m, threadId, l.id, recKeys[i]!)) as Record<string, unknown>;
+        const metadata = (await this.decode(
+          rec.m,
+          threadId,
+          l.id,
+          recKeys[i]!,
+          metadataBinding(threadId, l.ns, l.id),
+        )) as Record<string, unknown>;
         if (!matchesFilter(metadata, filter)) continue;
       }
       chosen.push({ l, rec, writes: got[located.length + i] });
@@ -420,14 +447,26 @@ export class ReadPath {
             [
               w[0],
               w[2],
-              await this.decode(w[3], threadId!, cid, keys.writes(threadId!, ns, cid)),
+              await this.decode(
+                w[3],
+                threadId!,
+                cid,
+                keys.writes(threadId!, ns, cid),
+                writeBinding(threadId!, ns, cid, w),
+              ),
             ] as CheckpointPendingWrite,
         ),
       );
       const entry: DeltaChannelHistory = { writes };
       if (h.s !== undefined) {
         const [cid, version, blob] = h.s;
-        entry.seed = await this.decode(blob, threadId!, cid, keys.value(threadId!, ns, c, version));
+        entry.seed = await this.decode(
+          blob,
+          threadId!,
+          cid,
+          keys.value(threadId!, ns, c, version),
+          valueBinding(threadId!, ns, c, version),
+        );
       }
       out[c] = entry;
     }

@@ -1,5 +1,7 @@
+import type { SerdeBinding } from "@graphkeep/core";
 import type { SaverInternals } from "./admin.js";
 import { valueRefs } from "./admin.js";
+import { checkpointBinding, metadataBinding, valueBinding, writeBinding } from "./bindings.js";
 import { blobBytesOf, isStoredBlob, type StoredBlob, toBlob } from "./codec.js";
 import { keys } from "./keys.js";
 import { loadPages } from "./pages.js";
@@ -8,13 +10,24 @@ import type { StoreEntry } from "./store.js";
 import type { CheckpointRecord, WriteRecord } from "./types.js";
 import { isDeltaValue, materialize } from "./values.js";
 
-/** Replaces one serialized payload, or keeps it (`undefined`). */
-export type RewritePayload = (type: string, data: Uint8Array) => Promise<[type: string, data: Uint8Array] | undefined>;
+/**
+ * Replaces one serialized payload, or keeps it (`undefined`). `binding` says where the payload is stored, for a
+ * binding-aware serde (`loadsTypedBound` / `dumpsTypedBound`); a serde that binds must keep the binding.
+ */
+export type RewritePayload = (
+  type: string,
+  data: Uint8Array,
+  binding: SerdeBinding,
+) => Promise<[type: string, data: Uint8Array] | undefined>;
 
 type Version = string | number;
 
-async function rewriteBlob(blob: StoredBlob, fn: RewritePayload): Promise<StoredBlob | undefined> {
-  const out = await fn(blob[0], blobBytesOf(blob));
+async function rewriteBlob(
+  blob: StoredBlob,
+  fn: RewritePayload,
+  binding: SerdeBinding,
+): Promise<StoredBlob | undefined> {
+  const out = await fn(blob[0], blobBytesOf(blob), binding);
   return out === undefined ? undefined : toBlob(out[0], out[1]);
 }
 
@@ -64,7 +77,7 @@ export function rewriteValues(i: SaverInternals, threadId: string, fn: RewritePa
       const blob = built.get(channel);
       if (blob === undefined) continue;
       whole.set(k, blob);
-      const out = await rewriteBlob(blob, fn);
+      const out = await rewriteBlob(blob, fn, valueBinding(threadId, ns, channel, version));
       if (out !== undefined) {
         next.set(k, out);
         replaced += 1;
@@ -94,17 +107,26 @@ export function rewriteValues(i: SaverInternals, threadId: string, fn: RewritePa
     for (let at = 0; at < all.length; at++) {
       const rec = got[at] as CheckpointRecord | undefined;
       if (rec !== undefined && isStoredBlob(rec.c) && isStoredBlob(rec.m)) {
-        const [c, m] = [await rewriteBlob(rec.c, fn), await rewriteBlob(rec.m, fn)];
+        const l = all[at]!;
+        const [c, m] = [
+          await rewriteBlob(rec.c, fn, checkpointBinding(threadId, l.ns, l.id)),
+          await rewriteBlob(rec.m, fn, metadataBinding(threadId, l.ns, l.id)),
+        ];
         // the carried history of pruned ancestors holds payloads too
         let carriedChanged = 0;
         let dh = rec.dh;
         if (dh !== undefined && typeof dh === "object") {
           const next: NonNullable<CheckpointRecord["dh"]> = {};
           for (const [channel, h] of Object.entries(dh)) {
-            const seed = h.s && isStoredBlob(h.s[2]) ? await rewriteBlob(h.s[2], fn) : undefined;
+            const seed =
+              h.s && isStoredBlob(h.s[2])
+                ? await rewriteBlob(h.s[2], fn, valueBinding(threadId, l.ns, channel, h.s[1]))
+                : undefined;
             const writes: typeof h.w = [];
             for (const [cid, w] of h.w) {
-              const b = isStoredBlob(w[3]) ? await rewriteBlob(w[3], fn) : undefined;
+              const b = isStoredBlob(w[3])
+                ? await rewriteBlob(w[3], fn, writeBinding(threadId, l.ns, cid, w))
+                : undefined;
               if (b !== undefined) carriedChanged += 1;
               writes.push([cid, b === undefined ? w : [w[0], w[1], w[2], b, w[4]]]);
             }
@@ -123,7 +145,9 @@ export function rewriteValues(i: SaverInternals, threadId: string, fn: RewritePa
       let changed = false;
       const out: WriteRecord[] = [];
       for (const w of doc as WriteRecord[]) {
-        const b = isStoredBlob(w[3]) ? await rewriteBlob(w[3], fn) : undefined;
+        const b = isStoredBlob(w[3])
+          ? await rewriteBlob(w[3], fn, writeBinding(threadId, all[at]!.ns, all[at]!.id, w))
+          : undefined;
         if (b !== undefined) {
           changed = true;
           replaced += 1;

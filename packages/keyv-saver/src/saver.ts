@@ -108,7 +108,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
       },
       deleteThreadLocked: (t) => deleteThreadLocked(state, t),
       purgeIfExpired: (t) => purgeIfExpired(state, t),
-      decode: (blob, t, id, key) => this.#read.decode(blob, t, id, key),
+      serde: this.serde,
+      decode: (blob, t, id, key, binding) => this.#read.decode(blob, t, id, key, binding),
       deltaHistory: (t, ns, id, channels) => this.#read.deltaHistory(t, ns, id, channels),
     };
   }
@@ -297,8 +298,8 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     if (typeof threadId !== "string" || threadId === "") {
       throw new InvalidArgumentError("KeyvSaver.checkpointInfo: threadId must be a non-empty string");
     }
-    return admin.checkpointInfo(this.#internals, threadId, (blob, id, key) =>
-      this.#read.decode(blob, threadId, id, key),
+    return admin.checkpointInfo(this.#internals, threadId, (blob, id, key, binding) =>
+      this.#read.decode(blob, threadId, id, key, binding),
     );
   }
 

@@ -8,6 +8,7 @@ import {
   WRITES_IDX_MAP,
 } from "@langchain/langgraph-checkpoint";
 import * as admin from "./admin.js";
+import { checkpointBinding, metadataBinding, valueBinding, writeBinding } from "./bindings.js";
 import { encodeBlob, type StoredBlob } from "./codec.js";
 import { checkpointIdOf, namespaceOf, threadIdOf } from "./config.js";
 import { diff } from "./delta.js";
@@ -62,7 +63,11 @@ export class WritePath {
     await Promise.all(
       Object.entries(newVersions ?? {}).map(async ([channel, version]) => {
         if (!(channel in channelValues)) return;
-        const blob = await encodeBlob(this.s.serde, (channelValues as Record<string, unknown>)[channel]);
+        const blob = await encodeBlob(
+          this.s.serde,
+          (channelValues as Record<string, unknown>)[channel],
+          valueBinding(threadId, ns, channel, version),
+        );
         let stored: StoredValue = blob;
         if (blob.length === 3) binary.set(channel, blob);
         if (blob.length === 2) {
@@ -105,8 +110,12 @@ export class WritePath {
     }
     const [checkpointBlob, metadataBlob] = await Promise.all([
       // channel versions live once, plainly, in the record (`cv`)
-      encodeBlob(this.s.serde, { ...rest, channel_values: {}, channel_versions: {} }),
-      encodeBlob(this.s.serde, metadata ?? {}),
+      encodeBlob(
+        this.s.serde,
+        { ...rest, channel_values: {}, channel_versions: {} },
+        checkpointBinding(threadId, ns, cid),
+      ),
+      encodeBlob(this.s.serde, metadata ?? {}, metadataBinding(threadId, ns, cid)),
     ]);
     const makeRecord = (): CheckpointRecord => ({
       v: 1,
@@ -291,15 +300,11 @@ export class WritePath {
     if (typeof taskId !== "string") throw new InvalidArgumentError("KeyvSaver.putWrites: taskId must be a string");
     if (!Array.isArray(writes)) throw new InvalidArgumentError("KeyvSaver.putWrites: writes must be an array");
     const encoded = await Promise.all(
-      writes.map(
-        async ([channel, value], i): Promise<WriteRecord> => [
-          taskId,
-          WRITES_IDX_MAP[channel] ?? i,
-          channel,
-          await encodeBlob(this.s.serde, value),
-          taskPath ?? "",
-        ],
-      ),
+      writes.map(async ([channel, value], i): Promise<WriteRecord> => {
+        const idx = WRITES_IDX_MAP[channel] ?? i;
+        const binding = writeBinding(threadId, ns, cid, [taskId, idx, channel, ["", ""], ""]);
+        return [taskId, idx, channel, await encodeBlob(this.s.serde, value, binding), taskPath ?? ""];
+      }),
     );
     const apply = (doc: WriteRecord[]) => {
       for (const w of encoded) {
