@@ -10,6 +10,7 @@ export type {
   LLMCacheControl,
   LLMCacheHitInfo,
   LLMCacheMode,
+  LLMCacheRejectInfo,
   LLMCacheScope,
   LLMCacheStats,
 } from "./types.js";

@@ -7,8 +7,16 @@ import type Keyv from "keyv";
 import { currentCall, isControl } from "./context.js";
 import { guarded, warnOnce } from "./guard.js";
 import { hashEntry, isCacheablePrompt } from "./key.js";
+import { type Signer, signerOf } from "./signing.js";
 import { toMilliseconds } from "./ttl.js";
-import type { KeyvLLMCacheOptions, LLMCacheHitInfo, LLMCacheMode, LLMCacheScope, LLMCacheStats } from "./types.js";
+import type {
+  KeyvLLMCacheOptions,
+  LLMCacheHitInfo,
+  LLMCacheMode,
+  LLMCacheRejectInfo,
+  LLMCacheScope,
+  LLMCacheStats,
+} from "./types.js";
 import { wrapModel } from "./wrap.js";
 
 const DEFAULTS = {
@@ -19,6 +27,8 @@ const DEFAULTS = {
 };
 const MODES: readonly LLMCacheMode[] = ["read-write", "read-only", "bypass"];
 const RECORD_VERSION = 1;
+/** A signed entry: `{ v: 2, sig, body }`, `body` the text of a version-1 record, `sig` its HMAC (see signing.ts). */
+const SIGNED_VERSION = 2;
 /** After a store failure, calls skip the store this long instead of each waiting out the timeout again. */
 const OUTAGE_BACKOFF_MS = 5000;
 
@@ -52,9 +62,26 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Parses and checks a stored entry; throws when it is not one this cache wrote. */
-function decode(raw: unknown): StoredRecord {
-  const parsed: unknown = typeof raw === "string" ? JSON.parse(raw) : raw;
+/** Why a stored entry was not served although it parsed: it carried no signature, or a wrong one. */
+class Rejected extends Error {
+  constructor(readonly reason: LLMCacheRejectInfo["reason"]) {
+    super(reason === "unsigned" ? "the entry is not signed" : "the entry's signature does not match");
+  }
+}
+
+/**
+ * Parses, authenticates (when `signer` is set) and checks a stored entry; throws {@link Rejected} when a signature
+ * is missing or wrong, another error when it is not an entry this cache wrote.
+ */
+function decode(raw: unknown, signer: Signer | undefined, signedKey: string): StoredRecord {
+  let parsed: unknown = typeof raw === "string" ? JSON.parse(raw) : raw;
+  if (isRecord(parsed) && parsed.v === SIGNED_VERSION) {
+    if (typeof parsed.body !== "string") throw new Error("a signed entry without a body");
+    if (signer !== undefined && !signer.verify(signedKey, parsed.body, parsed.sig)) throw new Rejected("bad-signature");
+    parsed = JSON.parse(parsed.body);
+  } else if (signer !== undefined) {
+    throw new Rejected("unsigned");
+  }
   if (!isRecord(parsed) || parsed.v !== RECORD_VERSION || !Array.isArray(parsed.generations)) {
     throw new Error("not an llm-cache record");
   }
@@ -91,8 +118,9 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
   readonly #ttl: number | undefined;
   readonly #timeout: number;
   readonly #scope: LLMCacheScope;
+  readonly #signer: Signer | undefined;
   #shared: Shared = {
-    stats: { hits: 0, misses: 0, replayedStreams: 0, savedInputTokens: 0, savedOutputTokens: 0 },
+    stats: { hits: 0, misses: 0, rejected: 0, replayedStreams: 0, savedInputTokens: 0, savedOutputTokens: 0 },
     warned: new Set(),
     downUntil: 0,
   };
@@ -100,7 +128,7 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
   /**
    * @param keyv any Keyv instance (memory, SQLite, Redis, PostgreSQL, MySQL…)
    * @param options see {@link KeyvLLMCacheOptions}
-   * @throws {InvalidArgumentError} on an invalid `ttl`, `mode`, `timeout` or `namespace`
+   * @throws {InvalidArgumentError} on an invalid `ttl`, `mode`, `timeout`, `namespace` or `signingKey`
    */
   constructor(keyv: Keyv, options: KeyvLLMCacheOptions = {}) {
     super();
@@ -121,6 +149,7 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
       throw new InvalidArgumentError(`KeyvLLMCache: scope must be "shared" or "thread"; got ${String(o.scope)}`);
     }
     this.#scope = o.scope;
+    this.#signer = options.signingKey === undefined ? undefined : signerOf(options.signingKey, "KeyvLLMCache");
   }
 
   /**
@@ -252,9 +281,14 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
     let generations: Generation[];
     let saved: UsageMetadata;
     try {
-      record = decode(got.value);
+      record = decode(got.value, this.#signer, this.#signedKey(key));
       ({ generations, saved } = this.#revive(record));
     } catch (e) {
+      if (e instanceof Rejected) {
+        this.#rejected(key, e.reason);
+        this.#miss();
+        return undefined;
+      }
       warnOnce(
         this.#shared.warned,
         "GRAPHKEEP_LLM_CACHE_CORRUPT",
@@ -292,6 +326,9 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
         ...(chunks === undefined ? {} : { chunks }),
       };
       text = JSON.stringify(record);
+      if (this.#signer !== undefined) {
+        text = JSON.stringify({ v: SIGNED_VERSION, sig: this.#signer.sign(this.#signedKey(key), text), body: text });
+      }
     } catch (e) {
       warnOnce(
         this.#shared.warned,
@@ -308,6 +345,31 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
   /** @internal Counts a stream replayed from the store. */
   _replayed(): void {
     this.#shared.stats.replayedStreams += 1;
+  }
+
+  /** What an entry's signature covers besides its text: the Keyv namespace and the store key. */
+  #signedKey(key: string): string {
+    return `${this.#keyv.namespace ?? ""}\0${key}`;
+  }
+
+  /** Counts and reports an entry refused for its signature: a miss, never served. */
+  #rejected(key: string, reason: LLMCacheRejectInfo["reason"]): void {
+    this.#shared.stats.rejected += 1;
+    warnOnce(
+      this.#shared.warned,
+      reason === "unsigned" ? "GRAPHKEEP_LLM_CACHE_UNSIGNED" : "GRAPHKEEP_LLM_CACHE_FORGED",
+      reason === "unsigned"
+        ? `KeyvLLMCache: entry "${key}" is not signed although signingKey is set (written before signing was turned on, or planted in the store); not served, the model is called and the entry replaced`
+        : `KeyvLLMCache: entry "${key}" has a wrong signature (altered or moved in the store, or signed with another key); not served, the model is called and the entry replaced`,
+    );
+    if (this.#options.onReject !== undefined) {
+      const info: LLMCacheRejectInfo = { key, namespace: key.slice(0, key.lastIndexOf(":")), reason };
+      try {
+        this.#options.onReject(info);
+      } catch (e) {
+        warnOnce(this.#shared.warned, "GRAPHKEEP_LLM_CACHE_HOOK", "KeyvLLMCache: the onReject hook threw; ignored", e);
+      }
+    }
   }
 
   #storeDown(): boolean {

@@ -43,12 +43,24 @@ export interface LLMCacheHitInfo {
   savedUsage: UsageMetadata;
 }
 
+/** What {@link KeyvLLMCacheOptions.onReject} receives for every entry refused for its signature. */
+export interface LLMCacheRejectInfo {
+  /** The store key of the entry. */
+  key: string;
+  /** The namespace the entry was read from. */
+  namespace: string;
+  /** `"unsigned"`: the entry has no signature; `"bad-signature"`: it was altered, moved or signed with another key. */
+  reason: "unsigned" | "bad-signature";
+}
+
 /** Counters since the cache was created, shared by every view made with `withNamespace`. */
 export interface LLMCacheStats {
   /** Lookups answered from the store. */
   hits: number;
-  /** Lookups that found nothing usable (absent, corrupt, store down, or bypassed). */
+  /** Lookups that found nothing usable (absent, corrupt, refused for its signature, store down, or bypassed). */
   misses: number;
+  /** Entries refused because `signingKey` is set and their signature is missing or wrong (also counted in `misses`). */
+  rejected: number;
   /** Streamed calls replayed from the store (also counted in `hits`). */
   replayedStreams: number;
   /** Input tokens not paid for thanks to hits. */
@@ -89,6 +101,22 @@ export interface KeyvLLMCacheOptions {
    * @default undefined
    */
   onHit?: ((info: LLMCacheHitInfo) => void) | undefined;
+  /**
+   * Signs every entry written (HMAC-SHA256 over the Keyv namespace, the store key and the entry) and serves only
+   * entries whose signature checks out: an unsigned, altered or moved entry is a miss (the model is called and the
+   * entry replaced), counted in `stats().rejected`, reported once per cache as a process warning
+   * (`GRAPHKEEP_LLM_CACHE_UNSIGNED` / `GRAPHKEEP_LLM_CACHE_FORGED`) and to `onReject`. 32 random bytes or more, as
+   * bytes or base64 (`openssl rand -base64 32`). Without it, whoever can write the store decides what the model
+   * "answered".
+   * @default undefined (entries are not signed, and the store is trusted)
+   */
+  signingKey?: Uint8Array | string | undefined;
+  /**
+   * Called for every entry refused for its signature (with `signingKey`). A hook that throws is ignored (reported
+   * once as a warning).
+   * @default undefined
+   */
+  onReject?: ((info: LLMCacheRejectInfo) => void) | undefined;
 }
 
 /** Options of {@link KeyvNodeCache}. */

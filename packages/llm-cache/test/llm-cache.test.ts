@@ -244,6 +244,7 @@ for (const b of backends) {
       expect(cache.stats()).toEqual({
         hits: 2,
         misses: 1,
+        rejected: 0,
         replayedStreams: 0,
         savedInputTokens: 20,
         savedOutputTokens: 10,
