@@ -1,21 +1,26 @@
-import type { CheckpointTuple } from "@langchain/langgraph-checkpoint";
+import { type CheckpointTuple, uuid5 } from "@langchain/langgraph-checkpoint";
 
 /** Where a thread stands, read from its latest checkpoint. */
 export type ThreadStatus = "done" | "interrupted" | "failed" | "running";
 
-/** Status of a thread from its latest checkpoint tuple: pending writes and the channels still to run. */
-export function statusOf(tuple: CheckpointTuple): ThreadStatus {
-  const channels = new Set((tuple.pendingWrites ?? []).map(([, channel]) => channel));
-  if (channels.has("__interrupt__")) return "interrupted";
-  if (channels.has("__error__")) return "failed";
-  // work is left when a trigger channel holds a value its node has not seen (LangGraph's `next` needs the graph;
-  // consumed triggers are cleared from channel_values, so a present one with a newer version is pending)
+const PULL = "__pregel_pull";
+
+/**
+ * Nodes with work left at a checkpoint (LangGraph's `next` without the graph): a trigger channel holds a version its
+ * node has not seen, or Send packets wait. Consumed triggers are cleared from `channel_values`, so a present one with
+ * a newer version is pending.
+ */
+export function nextOf(tuple: CheckpointTuple): string[] {
   const values = tuple.checkpoint.channel_values ?? {};
   const versions = tuple.checkpoint.channel_versions ?? {};
   const seen = tuple.checkpoint.versions_seen ?? {};
-  const pending = Object.keys(values).some((ch) => {
-    // Send packets waiting for their node
-    if (ch === "__pregel_tasks") return Array.isArray(values[ch]) && (values[ch] as unknown[]).length > 0;
+  const out = new Set<string>();
+  for (const ch of Object.keys(values)) {
+    if (ch === "__pregel_tasks") {
+      const packets = values[ch];
+      if (Array.isArray(packets)) for (const p of packets) out.add(String((p as { node?: unknown })?.node ?? "(send)"));
+      continue;
+    }
     // edges to a node (branch:to:<node>), the input (__start__), and join barriers (join:<a>+<b>:<node>)
     const node = ch.startsWith("branch:to:")
       ? ch.slice("branch:to:".length)
@@ -24,22 +29,107 @@ export function statusOf(tuple: CheckpointTuple): ThreadStatus {
         : ch.startsWith("join:")
           ? ch.slice(ch.lastIndexOf(":") + 1)
           : undefined;
-    if (node === undefined) return false;
+    if (node === undefined) continue;
     const v = versions[ch];
     const s = seen[node]?.[ch];
-    return v !== undefined && (s === undefined || s < v);
-  });
-  return pending ? "running" : "done";
+    if (v !== undefined && (s === undefined || s < v)) out.add(node);
+  }
+  return [...out];
 }
 
-/** Nodes that ran between a checkpoint's parent and it: those whose `versions_seen` changed. */
+/** A task that failed at a checkpoint: the node that ran it (when it can be told) and its error. */
+export interface TaskError {
+  taskId: string;
+  /** the node, found as LangGraph names its tasks (undefined for a task it cannot place, e.g. a Send) */
+  node: string | undefined;
+  /** the error's class name, e.g. `BudgetExceededError` */
+  name: string;
+  message: string;
+}
+
+function errorOf(value: unknown): { name: string; message: string } {
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  const v = (value ?? {}) as { name?: unknown; message?: unknown };
+  return {
+    name: typeof v.name === "string" ? v.name : "Error",
+    message: typeof v.message === "string" ? v.message : JSON.stringify(value),
+  };
+}
+
+/**
+ * The failed tasks of a checkpoint, from its pending `__error__` writes (what `getState().tasks[].error` shows).
+ * A write names its task id only: the node is the candidate whose LangGraph task id (uuid5 of namespace, step, node
+ * and trigger, keyed by the checkpoint id) matches.
+ */
+export function errorsOf(tuple: CheckpointTuple): TaskError[] {
+  const errors = (tuple.pendingWrites ?? []).filter(([, ch]) => ch === "__error__");
+  if (errors.length === 0) return [];
+  const cp = tuple.checkpoint;
+  const step = String(((tuple.metadata as { step?: number } | undefined)?.step ?? -1) + 1);
+  const ns = (tuple.config?.configurable?.checkpoint_ns as string | undefined) ?? "";
+  const sources = (tuple.pendingWrites ?? []).filter(([, ch]) => ch === "__error_source_node__");
+  const next = nextOf(tuple);
+  const candidates = new Set([...next, ...Object.keys(cp.versions_seen ?? {})]);
+  for (const ch of Object.keys(cp.channel_versions ?? {})) {
+    if (ch.startsWith("branch:to:")) candidates.add(ch.slice("branch:to:".length));
+  }
+  const ids = new Map<string, string>();
+  for (const name of candidates) {
+    if (name.startsWith("__")) continue;
+    const cns = ns === "" ? name : `${ns}|${name}`;
+    ids.set(uuid5(JSON.stringify([cns, step, name, PULL, name]), cp.id), name);
+    for (const trigger of Object.keys(cp.channel_versions ?? {})) {
+      ids.set(uuid5(JSON.stringify([cns, step, name, PULL, [trigger]]), cp.id), name);
+    }
+  }
+  return errors.map(([taskId, , value]) => {
+    const recorded = sources.find(([t]) => t === taskId)?.[2];
+    const node =
+      typeof recorded === "string"
+        ? recorded
+        : (ids.get(taskId) ?? (next.length === 1 && errors.length === 1 ? next[0] : undefined));
+    return { taskId, node, ...errorOf(value) };
+  });
+}
+
+/** Status of a thread from its latest checkpoint tuple: pending writes and the channels still to run. */
+export function statusOf(tuple: CheckpointTuple): ThreadStatus {
+  const channels = new Set((tuple.pendingWrites ?? []).map(([, channel]) => channel));
+  if (channels.has("__interrupt__")) return "interrupted";
+  if (channels.has("__error__")) return "failed";
+  return nextOf(tuple).length > 0 ? "running" : "done";
+}
+
+type Version = string | number;
+const newer = (a: Version, b: Version) =>
+  typeof a === "number" && typeof b === "number"
+    ? a > b
+    : String(a).localeCompare(String(b), "en", { numeric: true }) > 0;
+
+/**
+ * Nodes that ran between a checkpoint's parent and it: those whose `versions_seen` changed. When the parent is gone
+ * (pruned), those that saw the newest version: the nodes of a step all read what the step before wrote.
+ */
 export function nodesOf(tuple: CheckpointTuple, parent: CheckpointTuple | undefined): string[] {
   const source = (tuple.metadata as { source?: string } | undefined)?.source;
   if (source === "input") return ["(input)"];
   if (source === "update" || source === "fork") return [`(${source})`];
   const now = tuple.checkpoint.versions_seen ?? {};
-  const before = parent?.checkpoint.versions_seen ?? {};
   const out: string[] = [];
+  if (parent === undefined && tuple.parentConfig?.configurable?.checkpoint_id !== undefined) {
+    const maxOf = (seen: Record<string, Version>) =>
+      Object.values(seen).reduce<Version | undefined>((m, v) => (m === undefined || newer(v, m) ? v : m), undefined);
+    const all = Object.values(now)
+      .map(maxOf)
+      .filter((v): v is Version => v !== undefined);
+    const top = all.reduce<Version | undefined>((m, v) => (m === undefined || newer(v, m) ? v : m), undefined);
+    for (const [node, seen] of Object.entries(now)) {
+      const m = maxOf(seen);
+      if (!node.startsWith("__") && m !== undefined && top !== undefined && !newer(top, m)) out.push(node);
+    }
+    return out;
+  }
+  const before = parent?.checkpoint.versions_seen ?? {};
   for (const [node, seen] of Object.entries(now)) {
     if (node.startsWith("__")) continue;
     if (JSON.stringify(seen) !== JSON.stringify(before[node] ?? {})) out.push(node);
@@ -51,6 +141,9 @@ export function nodesOf(tuple: CheckpointTuple, parent: CheckpointTuple | undefi
 export interface RecordedCost {
   stepUsd: number | undefined;
   totalUsd: number | undefined;
+  /** input + output tokens of the step's calls */
+  stepTokens: number | undefined;
+  totalTokens: number | undefined;
   /** USD per model family of the step's calls */
   byModel: Record<string, number>;
   tenant: string | undefined;
@@ -64,6 +157,12 @@ function usd(x: unknown): number | undefined {
   return undefined;
 }
 
+const tokens = (x: unknown) => {
+  const t = (x as { tokens?: unknown } | undefined)?.tokens;
+  return typeof t === "number" && Number.isFinite(t) ? t : undefined;
+};
+
+/** The `metadata.cost` of a checkpoint, read defensively (any shape; missing parts undefined). */
 export function costOf(tuple: CheckpointTuple): RecordedCost {
   const cost = (tuple.metadata as { cost?: { step?: unknown; total?: unknown } } | undefined)?.cost;
   const step = (cost?.step ?? {}) as { byModel?: unknown; tenant?: unknown };
@@ -74,6 +173,8 @@ export function costOf(tuple: CheckpointTuple): RecordedCost {
   return {
     stepUsd: usd(cost?.step),
     totalUsd: usd(cost?.total),
+    stepTokens: tokens(cost?.step),
+    totalTokens: tokens(cost?.total),
     byModel,
     tenant: typeof step.tenant === "string" ? step.tenant : undefined,
   };

@@ -13,6 +13,12 @@ export interface StoreOptions {
   keyEnv?: string | undefined;
   keyFile?: string | undefined;
   timeout?: string | undefined;
+  /**
+   * Accept values stored unencrypted in an encrypted store (`encrypted()` with `strict: false`): for reading a
+   * store written before encryption was turned on. Off by default: a forged plaintext value is an error.
+   * @default false
+   */
+  allowPlaintext?: boolean | undefined;
 }
 
 interface Keyring {
@@ -44,7 +50,11 @@ export function parseKeyring(text: string, where: string): Keyring {
   return { keys: { default: t }, activeKeyId: "default" };
 }
 
-/** The serde that reads what graphkeep writes: compressed values (self-describing), optionally encrypted. */
+/**
+ * The serde that reads what graphkeep writes: compressed values (self-describing), optionally encrypted. With a key
+ * it is strict: a value stored unencrypted is a `CheckpointIntegrityError` (reason `not-encrypted`) unless
+ * `allowPlaintext` is set.
+ */
 export function serdeFor(options: StoreOptions, env: NodeJS.ProcessEnv = process.env): SerializerProtocol {
   const base = compressed(new JsonPlusSerializer());
   let keyring: Keyring | undefined;
@@ -62,8 +72,8 @@ export function serdeFor(options: StoreOptions, env: NodeJS.ProcessEnv = process
     }
     keyring = parseKeyring(text, `key file ${options.keyFile}`);
   }
-  // not strict: a store written before encryption was turned on stays readable
-  return keyring === undefined ? base : encrypted(base, { ...keyring, strict: false });
+  // strict: anyone who can write the store could otherwise plant plaintext the CLI shows (and fork re-encrypts)
+  return keyring === undefined ? base : encrypted(base, { ...keyring, strict: options.allowPlaintext !== true });
 }
 
 /** Opens the store named by `--store` or `GRAPHKEEP_STORE`. */

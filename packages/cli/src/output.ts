@@ -1,12 +1,25 @@
-import Table from "cli-table3";
+import { createInterface } from "node:readline/promises";
 import pc from "picocolors";
 
-/** Where the CLI writes, and whether that is a terminal. Tests pass their own. */
+/**
+ * Where the CLI writes, and whether that is a terminal. Tests pass their own.
+ *
+ * @example
+ * let out = "";
+ * const code = await main(["threads", "--json"], { out: (s) => { out += s }, err: (s) => process.stderr.write(s), isTTY: false, env: process.env });
+ */
 export interface Io {
+  /** writes a piece of standard output (a function: `(text) => void`) */
   out(text: string): void;
+  /** writes a piece of standard error (a function: `(text) => void`) */
   err(text: string): void;
+  /** stdout is a terminal: tables, colours, progress bars and confirmation prompts */
   isTTY: boolean;
   env: NodeJS.ProcessEnv;
+  /** terminal width for tables. @default 80 */
+  columns?: number | undefined;
+  /** asks a question on the terminal and resolves to the answer (`prune` and `delete` confirm with it) */
+  prompt?: ((question: string) => Promise<string>) | undefined;
 }
 
 export const processIo: Io = {
@@ -14,15 +27,47 @@ export const processIo: Io = {
   err: (t) => process.stderr.write(t),
   isTTY: process.stdout.isTTY === true,
   env: process.env,
+  columns: process.stdout.columns,
+  prompt: async (question) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return await rl.question(question);
+    } finally {
+      rl.close();
+    }
+  },
 };
 
-/** Renders results: JSON with `--json`, tables and colours on a terminal, tab-separated text otherwise. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escape sequences
+const ANSI = /\u001b\[[0-9;]*m/g;
+/** Printed width of a cell (colour codes take no room). */
+const width = (s: string) => [...s.replace(ANSI, "")].length;
+
+function truncate(s: string, max: number): string {
+  if (width(s) <= max) return s;
+  const plain = [...s.replace(ANSI, "")];
+  return max <= 1 ? "…" : `${plain.slice(0, max - 1).join("")}…`;
+}
+
+/** How a table may shrink to fit the terminal. */
+export interface TableFit {
+  /** columns to drop first when the table is too wide, most expendable first */
+  drop?: number[];
+  /** columns whose cells may be cut with "…" (after dropping), e.g. thread ids */
+  shrink?: number[];
+  /** right-aligned columns (numbers) */
+  right?: number[];
+}
+
+/** Renders results: JSON with `--json`, aligned columns and colours on a terminal, tab-separated text otherwise. */
 export class Output {
   readonly color: boolean;
   constructor(
     readonly io: Io,
     readonly json: boolean,
     noColor: boolean,
+    /** times in UTC instead of local time */
+    readonly utc = false,
   ) {
     this.color = io.isTTY && !noColor && io.env.NO_COLOR === undefined && !json;
   }
@@ -33,6 +78,12 @@ export class Output {
 
   line(text = ""): void {
     this.io.out(`${text}\n`);
+  }
+
+  /** A section title (a blank line before it, then the title in bold). */
+  title(text: string): void {
+    this.line();
+    this.line(this.bold(text));
   }
 
   dim(text: string): string {
@@ -48,19 +99,76 @@ export class Output {
     return s === "done" ? pc.green(s) : s === "failed" ? pc.red(s) : s === "interrupted" ? pc.yellow(s) : pc.cyan(s);
   }
 
-  table(head: string[], rows: Array<Array<string | number>>, align?: Array<"left" | "right">): void {
+  /** The zone times are shown in, for column headers: `UTC` or the local offset (`UTC+01:00`). */
+  get zone(): string {
+    if (this.utc) return "UTC";
+    const off = -new Date().getTimezoneOffset();
+    if (off === 0) return "UTC";
+    const a = Math.abs(off);
+    return `UTC${off > 0 ? "+" : "-"}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
+  }
+
+  /** `YYYY-MM-DD HH:MM:SS` in local time (or UTC with `--utc`); the zone is in the column header ({@link zone}). */
+  time(d: Date | string | undefined): string {
+    if (d === undefined) return "—";
+    const date = typeof d === "string" ? new Date(d) : d;
+    if (Number.isNaN(date.getTime())) return String(d);
+    if (this.utc) return date.toISOString().replace("T", " ").slice(0, 19);
+    const p = (n: number) => String(n).padStart(2, "0");
+    return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}`;
+  }
+
+  /**
+   * A table. On a terminal: aligned columns, a rule under the header, no lines between rows, fitted to the width
+   * (columns dropped, then cells cut, as `fit` allows). Otherwise tab-separated with a header line, nothing cut.
+   */
+  table(head: string[], rows: Array<Array<string | number>>, fit: TableFit = {}): void {
+    const cells = rows.map((r) => r.map(String));
     if (!this.io.isTTY) {
       this.line(head.join("\t"));
-      for (const r of rows) this.line(r.map(String).join("\t"));
+      for (const r of cells) this.line(r.join("\t"));
       return;
     }
-    const t = new Table({
-      head: head.map((h) => this.bold(h)),
-      style: { head: [], border: this.color ? ["grey"] : [] },
-      ...(align === undefined ? {} : { colAligns: align }),
-    });
-    for (const r of rows) t.push(r.map(String));
-    this.line(t.toString());
+    const max = Math.max(40, this.io.columns ?? 80);
+    const gap = 2;
+    let cols = head.map((_, i) => i);
+    const natural = (i: number) => Math.max(width(head[i] ?? ""), ...cells.map((r) => width(r[i] ?? "")));
+    const total = (c: number[], w: (i: number) => number) => c.reduce((a, i) => a + w(i), 0) + gap * (c.length - 1);
+    for (const d of fit.drop ?? []) {
+      if (total(cols, natural) <= max) break;
+      cols = cols.filter((i) => i !== d);
+    }
+    const widths = new Map(cols.map((i) => [i, natural(i)]));
+    const shrinkable = (fit.shrink ?? []).filter((i) => widths.has(i));
+    while (total(cols, (i) => widths.get(i) ?? 0) > max && shrinkable.length > 0) {
+      const widest = shrinkable.reduce((a, b) => ((widths.get(b) ?? 0) > (widths.get(a) ?? 0) ? b : a));
+      const w = widths.get(widest) ?? 0;
+      if (w <= 8) break;
+      widths.set(widest, w - 1);
+    }
+    const right = new Set(fit.right ?? []);
+    const render = (r: string[], style: (s: string) => string = (s) => s) =>
+      cols
+        .map((i, n) => {
+          const w = widths.get(i) ?? 0;
+          const c = truncate(r[i] ?? "", w);
+          const pad = " ".repeat(Math.max(0, w - width(c)));
+          const text = right.has(i) ? pad + style(c) : style(c) + (n === cols.length - 1 ? "" : pad);
+          return text;
+        })
+        .join(" ".repeat(gap));
+    this.line(render(head, (s) => this.bold(s)));
+    this.line(
+      this.dim(
+        "─".repeat(
+          Math.min(
+            max,
+            total(cols, (i) => widths.get(i) ?? 0),
+          ),
+        ),
+      ),
+    );
+    for (const r of cells) this.line(render(r));
   }
 }
 
@@ -77,8 +185,7 @@ export function fmtUsd(x: number | undefined): string {
   return x >= 1 ? `$${x.toFixed(2)}` : x >= 0.01 ? `$${x.toFixed(4)}` : `$${x.toFixed(6)}`;
 }
 
-export function fmtTime(d: Date | string | undefined): string {
-  if (d === undefined) return "—";
-  const date = typeof d === "string" ? new Date(d) : d;
-  return Number.isNaN(date.getTime()) ? String(d) : date.toISOString().replace("T", " ").slice(0, 19);
+export function fmtTokens(n: number | undefined): string {
+  if (n === undefined) return "—";
+  return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : String(n);
 }

@@ -68,7 +68,18 @@ async function cli(...argv: string[]) {
     isTTY: false,
     env: {},
   });
-  return { code, stdout, stderr, json: () => JSON.parse(stdout) };
+  return {
+    code,
+    stdout,
+    stderr,
+    json: () => {
+      try {
+        return JSON.parse(stdout);
+      } catch {
+        throw new Error(`not JSON (exit ${code}): ${stdout} ${stderr}`);
+      }
+    },
+  };
 }
 
 const dir = mkdtempSync(join(tmpdir(), "graphkeep-cli-"));
@@ -109,7 +120,9 @@ describe("graphkeep CLI on a SQLite store written by a real graph", () => {
     expect(by[ids.done]?.bytes).toBeGreaterThan(0);
     // without --json and without a terminal: tab-separated, header first
     const plainOut = await cli("threads", "--store", store);
-    expect(plainOut.stdout.split("\n")[0]).toBe("thread\tcheckpoints\tlast step\tupdated\tsize\tcost\tstatus");
+    expect(plainOut.stdout.split("\n")[0]).toMatch(
+      /^thread\tcheckpoints\tlast step\tupdated \(UTC[^)]*\)\tsize\tcost\tstatus$/,
+    );
   });
 
   it("history shows step, source, the node that wrote each checkpoint, and the step cost with its running total", async () => {
