@@ -19,6 +19,8 @@ export default defineConfig({
   },
   test: {
     globals: true,
+    // starts what the suites need that this machine can run itself (a local Redis Cluster)
+    globalSetup: ["./test/global-setup.ts"],
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
     // service-backed suites share servers: one file at a time
     fileParallelism: false,

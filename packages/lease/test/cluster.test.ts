@@ -1,21 +1,12 @@
 import { createCluster } from "@redis/client";
-import { REQUIRE_SERVICES, reachable } from "../../../test/helpers/backends.js";
+import { CLUSTER_URL, clusterSkip } from "../../../test/helpers/cluster.js";
 import { isThreadBusyError, type LeaseStore, redisLease } from "../src/index.js";
 import { sleep, suffix } from "./stores.js";
 
 // redisLease on a Redis Cluster (three masters locally, `.ci/start-redis-cluster`): a thread's keys share its
 // hash tag, so each script runs in one slot; threads spread over every master.
 
-const CLUSTER_URL = process.env.REDIS_CLUSTER_URL ?? "redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002";
 const first = `redis://${CLUSTER_URL.replace(/^rediss?\+cluster:\/\//, "").split(",")[0]}`;
-
-async function clusterSkip(): Promise<string | undefined> {
-  if (await reachable(first, 7000)) return undefined;
-  const reason = `Redis Cluster not reachable at ${first} (set REDIS_CLUSTER_URL or run .ci/start-redis-cluster)`;
-  if (REQUIRE_SERVICES) throw new Error(`GRAPHKEEP_REQUIRE_SERVICES=1 but ${reason}`);
-  console.warn(`skipping Redis Cluster lease suite: ${reason}`);
-  return reason;
-}
 const skip = await clusterSkip();
 
 describe.skipIf(!!skip)("redisLease on a Redis Cluster", () => {
