@@ -149,7 +149,10 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
       throw new InvalidArgumentError(`KeyvLLMCache: scope must be "shared" or "thread"; got ${String(o.scope)}`);
     }
     this.#scope = o.scope;
-    this.#signer = options.signingKey === undefined ? undefined : signerOf(options.signingKey, "KeyvLLMCache");
+    this.#signer =
+      options.signingKey === undefined
+        ? undefined
+        : signerOf(options.signingKey, "KeyvLLMCache", "graphkeep.llm-cache.v2");
   }
 
   /**

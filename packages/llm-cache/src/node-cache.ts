@@ -8,17 +8,22 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import type Keyv from "keyv";
 import { guarded, warnOnce } from "./guard.js";
+import { type Signer, signerOf } from "./signing.js";
 import { toMilliseconds } from "./ttl.js";
-import type { KeyvNodeCacheOptions } from "./types.js";
+import type { KeyvNodeCacheOptions, LLMCacheRejectInfo } from "./types.js";
 
 const DEFAULTS = { namespace: "node", timeout: 1000 };
 
-/** One stored node result: the serde type tag and the payload (base64 when binary). */
+/** One stored node result: the serde type tag and the payload (base64 when binary); `sig` with `signingKey`. */
 interface StoredValue {
   enc: string;
   val: string;
   bin: boolean;
+  sig?: string;
 }
+
+/** What a node-cache signature covers besides the store key. */
+const signedBody = (v: StoredValue): string => `${v.enc}\0${v.bin ? 1 : 0}\0${v.val}`;
 
 function isStoredValue(v: unknown): v is StoredValue {
   if (typeof v !== "object" || v === null) return false;
@@ -40,13 +45,15 @@ export class KeyvNodeCache<V = unknown> extends BaseCache<V> {
   readonly #keyv: Keyv;
   readonly #timeout: number;
   readonly #warned = new Set<string>();
+  readonly #signer: Signer | undefined;
+  readonly #onReject: KeyvNodeCacheOptions["onReject"];
 
   /**
    * @param keyv any Keyv instance
    * @param options see {@link KeyvNodeCacheOptions}
    * @param serde the serializer of node results
    * @default serde LangGraph's JsonPlusSerializer
-   * @throws {InvalidArgumentError} on an empty `namespace` or an invalid `timeout`
+   * @throws {InvalidArgumentError} on an empty `namespace`, an invalid `timeout` or `signingKey`
    */
   constructor(keyv: Keyv, options: KeyvNodeCacheOptions = {}, serde?: SerializerProtocol) {
     super(serde);
@@ -57,6 +64,11 @@ export class KeyvNodeCache<V = unknown> extends BaseCache<V> {
     this.namespace = namespace;
     this.#keyv = keyv;
     this.#timeout = toMilliseconds(options.timeout ?? DEFAULTS.timeout, "KeyvNodeCache timeout");
+    this.#signer =
+      options.signingKey === undefined
+        ? undefined
+        : signerOf(options.signingKey, "KeyvNodeCache", "graphkeep.node-cache.v1");
+    this.#onReject = options.onReject;
   }
 
   /** Cached values for the keys found (missing, expired, corrupt or unreadable keys are left out). */
@@ -76,6 +88,13 @@ export class KeyvNodeCache<V = unknown> extends BaseCache<V> {
       if (raw === undefined || raw === null || fullKey === undefined) continue;
       try {
         if (!isStoredValue(raw)) throw new Error("not a node-cache record");
+        if (
+          this.#signer !== undefined &&
+          !this.#signer.verify(this.#signedKey(storeKeys[i]!), signedBody(raw), raw.sig)
+        ) {
+          this.#rejected(storeKeys[i]!, raw.sig === undefined ? "unsigned" : "bad-signature");
+          continue;
+        }
         const payload = raw.bin ? new Uint8Array(Buffer.from(raw.val, "base64")) : raw.val;
         out.push({ key: fullKey, value: (await this.serde.loadsTyped(raw.enc, payload)) as V });
       } catch (e) {
@@ -102,7 +121,9 @@ export class KeyvNodeCache<V = unknown> extends BaseCache<V> {
           typeof val === "string"
             ? { enc, val, bin: false }
             : { enc, val: Buffer.from(val).toString("base64"), bin: true };
-        return { key: this.#entryKey(generations, ns, key), value: stored, ttl: ttl == null ? undefined : ttl * 1000 };
+        const storeKey = this.#entryKey(generations, ns, key);
+        if (this.#signer !== undefined) stored.sig = this.#signer.sign(this.#signedKey(storeKey), signedBody(stored));
+        return { key: storeKey, value: stored, ttl: ttl == null ? undefined : ttl * 1000 };
       }),
     );
     const set = await guarded(this.#timeout, () => this.#keyv.setMany(entries));
@@ -146,6 +167,25 @@ export class KeyvNodeCache<V = unknown> extends BaseCache<V> {
       if (k !== undefined && typeof v === "string") out.set(k, v);
     }
     return out;
+  }
+
+  #signedKey(storeKey: string): string {
+    return `${this.#keyv.namespace ?? ""}\0${storeKey}`;
+  }
+
+  /** Reports an entry refused for its signature: the node runs again. */
+  #rejected(key: string, reason: LLMCacheRejectInfo["reason"]): void {
+    warnOnce(
+      this.#warned,
+      reason === "unsigned" ? "GRAPHKEEP_NODE_CACHE_UNSIGNED" : "GRAPHKEEP_NODE_CACHE_FORGED",
+      `KeyvNodeCache: entry "${key}" ${reason === "unsigned" ? "is not signed although signingKey is set" : "has a wrong signature (altered, moved or signed with another key)"}; not served, the node runs again and replaces it`,
+    );
+    if (this.#onReject === undefined) return;
+    try {
+      this.#onReject({ key, namespace: this.namespace, reason });
+    } catch (e) {
+      warnOnce(this.#warned, "GRAPHKEEP_NODE_CACHE_HOOK", "KeyvNodeCache: the onReject hook threw; ignored", e);
+    }
   }
 
   #unavailable(error: unknown): void {

@@ -5,7 +5,8 @@ import { InvalidArgumentError } from "@graphkeep/core";
 const MIN_KEY_BYTES = 32;
 /** base64 or base64url, padding optional */
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
-const CONTEXT = "graphkeep.llm-cache.v2";
+/** What a signature is for, so that a signature of one kind of entry never verifies as another kind. */
+export type SigningContext = "graphkeep.llm-cache.v2" | "graphkeep.node-cache.v1";
 const GENERATE = "generate one with: openssl rand -base64 32";
 
 /** A validated HMAC-SHA256 key and the signature it computes for an entry. */
@@ -22,7 +23,7 @@ export interface Signer {
  * @throws {InvalidArgumentError} when the key is not bytes or base64, is shorter than 32 bytes, or is not random
  * (one byte value repeated, few distinct byte values)
  */
-export function signerOf(signingKey: unknown, where: string): Signer {
+export function signerOf(signingKey: unknown, where: string, context: SigningContext): Signer {
   let key: Buffer | undefined;
   if (signingKey instanceof Uint8Array) key = Buffer.from(signingKey);
   else if (typeof signingKey === "string" && BASE64.test(signingKey.trim())) {
@@ -45,7 +46,7 @@ export function signerOf(signingKey: unknown, where: string): Signer {
   const secret = createSecretKey(key);
   key.fill(0);
   const mac = (storeKey: string, body: string): Buffer =>
-    createHmac("sha256", secret).update(`${CONTEXT}\0${storeKey}\0`).update(body).digest();
+    createHmac("sha256", secret).update(`${context}\0${storeKey}\0`).update(body).digest();
   return {
     sign: (storeKey, body) => mac(storeKey, body).toString("base64url"),
     verify(storeKey, body, sig) {

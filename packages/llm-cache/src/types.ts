@@ -131,4 +131,16 @@ export interface KeyvNodeCacheOptions {
    * @default 1000
    */
   timeout?: number | undefined;
+  /**
+   * Signs every node result written (HMAC-SHA256 over the Keyv namespace, the store key and the entry) and uses
+   * only results whose signature checks out; others make the node run again (one warning per cache, and
+   * `onReject`). 32 random bytes or more, as bytes or base64 (`openssl rand -base64 32`).
+   * @default undefined (entries are not signed, and the store is trusted)
+   */
+  signingKey?: Uint8Array | string | undefined;
+  /**
+   * Called for every entry refused for its signature (with `signingKey`). A hook that throws is ignored.
+   * @default undefined
+   */
+  onReject?: ((info: LLMCacheRejectInfo) => void) | undefined;
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError } from "@graphkeep/core";
-import { KeyvLLMCache, type LLMCacheRejectInfo } from "@graphkeep/llm-cache";
+import { KeyvLLMCache, KeyvNodeCache, type LLMCacheRejectInfo } from "@graphkeep/llm-cache";
 import { type AIMessage, AIMessageChunk } from "@langchain/core/messages";
 import type { Generation } from "@langchain/core/outputs";
+import { END, MessagesAnnotation, START, StateGraph } from "@langchain/langgraph";
 import { ChatOpenAI } from "@langchain/openai";
 import type Keyv from "keyv";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -191,6 +192,83 @@ for (const b of usable) {
       expect(again.content).toBe("Streamed again.");
       expect(hasInjectedCall(again as unknown as AIMessage)).toBe(false);
     });
+  });
+}
+
+/** A graph whose one node is cached by content and counts its runs. */
+function approver(cache: KeyvNodeCache, runs: { n: number }) {
+  return new StateGraph(MessagesAnnotation)
+    .addNode(
+      "approve",
+      () => {
+        runs.n += 1;
+        return { messages: [{ role: "assistant", content: "approved: pay invoice 17 to ACME" }] };
+      },
+      { cachePolicy: { keyFunc: () => "approve-invoice-17" } },
+    )
+    .addEdge(START, "approve")
+    .addEdge("approve", END)
+    .compile({ cache });
+}
+
+/** Rewrites every node-cache entry of `keyv` as an attacker would: another payee, the signature dropped or kept. */
+async function tamperNodeEntries(keyv: Keyv, keepSignature: boolean): Promise<number> {
+  const found: Array<[string, { enc: string; val: string; bin: boolean; sig?: string }]> = [];
+  for await (const [k, v] of keyv.iterator!(undefined)) {
+    if (typeof v === "object" && v !== null && "enc" in v) found.push([k as string, v as never]);
+  }
+  for (const [k, v] of found) {
+    const text = v.bin ? Buffer.from(v.val, "base64").toString("utf8") : v.val;
+    const evil = text.replace("ACME", "attacker-iban-666");
+    expect(evil).not.toBe(text);
+    const val = v.bin ? Buffer.from(evil).toString("base64") : evil;
+    const { sig, ...rest } = v;
+    await keyv.set(k, keepSignature ? { ...rest, val, sig } : { ...rest, val });
+  }
+  return found.length;
+}
+
+for (const b of usable) {
+  describe.skipIf(!!b.skip)(`signed KeyvNodeCache entries on ${b.name}${b.skip ? ` — skipped: ${b.skip}` : ""}`, () => {
+    let keyv: Keyv;
+    beforeEach(() => {
+      keyv = b.keyv();
+    });
+    afterEach(async () => {
+      vi.restoreAllMocks();
+      await keyv.clear().catch(() => undefined);
+      await keyv.disconnect().catch(() => undefined);
+    });
+
+    it("without signingKey, a node result rewritten in the store is used as the node's output", async () => {
+      const runs = { n: 0 };
+      const graph = approver(new KeyvNodeCache(keyv), runs);
+      await graph.invoke({ messages: [] });
+      expect(await tamperNodeEntries(keyv, false)).toBe(1);
+      const out = await graph.invoke({ messages: [] });
+      expect(runs.n).toBe(1);
+      expect(out.messages.at(-1)?.content).toContain("attacker-iban-666");
+    });
+
+    for (const keep of [false, true]) {
+      it(`with signingKey, a node result rewritten in the store (${keep ? "signature kept" : "unsigned"}) is not used: the node runs again`, async () => {
+        const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+        const rejected: LLMCacheRejectInfo[] = [];
+        const runs = { n: 0 };
+        const cache = new KeyvNodeCache(keyv, { signingKey: randomBytes(32), onReject: (i) => rejected.push(i) });
+        const graph = approver(cache, runs);
+        await graph.invoke({ messages: [] });
+        expect(runs.n).toBe(1);
+        expect((await graph.invoke({ messages: [] })).messages.at(-1)?.content).toContain("ACME"); // a genuine hit
+        expect(runs.n).toBe(1);
+        expect(await tamperNodeEntries(keyv, keep)).toBe(1);
+        const out = await graph.invoke({ messages: [] });
+        expect(runs.n).toBe(2);
+        expect(out.messages.at(-1)?.content).toBe("approved: pay invoice 17 to ACME");
+        expect(rejected.map((r) => r.reason)).toEqual([keep ? "bad-signature" : "unsigned"]);
+        expect(warn).toHaveBeenCalledTimes(1);
+      });
+    }
   });
 }
 
