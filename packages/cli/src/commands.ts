@@ -1,4 +1,5 @@
 import { ThreadExistsError } from "@graphkeep/core";
+import { type CostCounters, CostTracker } from "@graphkeep/cost";
 import { retentionPolicy, sweep } from "@graphkeep/retention";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import type { BaseCheckpointSaver, CheckpointTuple } from "@langchain/langgraph-checkpoint";
@@ -230,10 +231,11 @@ export async function historyCommand(
   if (out.json) return out.data(rows);
   const head = all[0] as CheckpointTuple;
   const status = statusOf(head);
-  out.line(`${out.bold(threadId)} — ${all.length} checkpoint(s), newest first, status ${out.status(status)}`);
-  for (const e of describeErrors(errorsOf(head))) out.line(`  failed in ${e}`);
+  const suffix = ` — ${all.length} checkpoint(s), newest first, status `;
+  out.line(`${out.bold(out.fit(threadId, suffix.length + status.length))}${suffix}${out.status(status)}`);
+  for (const e of describeErrors(errorsOf(head))) out.line(out.fit(`  failed in ${e}`));
   const next = nextOf(head).filter((n) => n !== "__start__");
-  if (next.length > 0 && status !== "done") out.line(`  next: ${next.join(", ")}`);
+  if (next.length > 0 && status !== "done") out.line(out.fit(`  next: ${next.join(", ")}`));
   const n = prefixLength(all.map((t) => t.checkpoint.id));
   const graph = (r: HistoryRow) => `${"│ ".repeat(r.branch)}${r.children > 1 ? "●┤" : "●"}`;
   const branched = rows.some((r) => r.branch > 0 || r.children > 1);
@@ -270,7 +272,7 @@ export async function historyCommand(
       ? { drop: [5, 6, 4, 8], shrink: [2, 3], right: [1, 6, 7, 8] }
       : { drop: [4, 5, 3, 7], shrink: [1, 2], right: [0, 5, 6, 7] },
   );
-  if (branched) out.line(out.dim("●┤ a fork point; │ indents a branch (fork or updateState on an older checkpoint)"));
+  if (branched) out.line(out.dim("●┤ fork point; │ a branch (fork, or updateState on an older checkpoint)"));
 }
 
 export async function showCommand(
@@ -351,7 +353,8 @@ export async function diffCommand(
     plain(tb.checkpoint.channel_values) as Record<string, unknown>,
   ).filter((c) => !c.channel.startsWith("branch:") && !c.channel.startsWith("__"));
   if (out.json) return out.data({ from: ta.checkpoint.id, to: tb.checkpoint.id, changes });
-  out.line(`${out.bold(threadId)}: step ${meta(ta).step ?? "?"} → step ${meta(tb).step ?? "?"}`);
+  const steps = `: step ${meta(ta).step ?? "?"} → step ${meta(tb).step ?? "?"}`;
+  out.line(`${out.bold(out.fit(threadId, steps.length))}${steps}`);
   if (changes.length === 0) return out.line("no channel changed");
   const width = Math.max(40, out.io.columns ?? 80) - 4;
   for (const c of changes) {
@@ -359,6 +362,7 @@ export async function diffCommand(
       `${out.bold(c.channel)}  ${c.change}${c.change === "appended" ? ` ${(c.after as unknown[]).length}` : ""}`,
     );
     if (c.change === "appended") for (const v of c.after as unknown[]) out.line(`  + ${line(v, width)}`);
+    else if (c.change === "added" && Array.isArray(c.after)) for (const v of c.after) out.line(`  + ${line(v, width)}`);
     else if (c.change === "added") out.line(`  + ${line(c.after, width)}`);
     else if (c.change === "removed") out.line(`  - ${line(c.before, width)}`);
     else {
@@ -580,8 +584,13 @@ export async function costCommand(source: Source, threadId: string | undefined, 
     byTenant: Object.fromEntries(Object.entries(sorted(byTenant, (v) => v.usd)).map(([k, v]) => [k, v.usd])),
     tokensByNode: Object.fromEntries([...byNode].map(([k, v]) => [k, v.tokens])),
   };
-  if (out.json) return out.data(result);
-  if (!recorded) {
+  // a CostTracker sharing the saver's Keyv (README: `new CostTracker({ store: saver.keyv })`) has the call counters
+  const ledger = await ledgerTotals(
+    source,
+    byThread.map((t) => t.threadId),
+  );
+  if (out.json) return out.data({ ...result, ...(ledger ? { ledger } : {}) });
+  if (!recorded && !ledger) {
     return out.line(
       "no cost recorded in these checkpoints (wrap the saver with withCostMetadata from @graphkeep/cost)",
     );
@@ -589,36 +598,78 @@ export async function costCommand(source: Source, threadId: string | undefined, 
   out.line(
     `${out.bold("Total")}  ${fmtUsd(result.usd)}  ${fmtTokens(result.tokens)} tokens  in ${byThread.length} thread(s)`,
   );
-  out.title("By thread");
-  out.table(
-    ["thread", "cost", "tokens"],
-    byThread.map((t) => [t.threadId, fmtUsd(t.usd), fmtTokens(t.tokens)]),
-    { shrink: [0], right: [1, 2] },
-  );
-  out.title("By model");
-  out.table(
-    ["model", "cost"],
-    Object.entries(result.byModel).map(([k, u]) => [k, fmtUsd(u)]),
-    { shrink: [0], right: [1] },
-  );
-  out.title("By node");
-  out.table(
-    ["node(s)", "cost", "tokens"],
-    [...byNode].sort((a, b) => b[1].usd - a[1].usd).map(([k, v]) => [k, fmtUsd(v.usd), fmtTokens(v.tokens)]),
-    { shrink: [0], right: [1, 2] },
-  );
-  out.title("By tenant");
-  out.table(
-    ["tenant", "cost", "tokens"],
-    [...byTenant].sort((a, b) => b[1].usd - a[1].usd).map(([k, v]) => [k, fmtUsd(v.usd), fmtTokens(v.tokens)]),
-    { shrink: [0], right: [1, 2] },
-  );
-  out.line();
-  out.line(
-    out.dim(
-      "checkpoint metadata records spend and tokens per step; the LLM cache's savings are in the CostTracker's totals (savedUsd, cachedCalls)",
-    ),
-  );
+  if (recorded) {
+    out.title("By thread");
+    out.table(
+      ["thread", "cost", "tokens"],
+      byThread.map((t) => [t.threadId, fmtUsd(t.usd), fmtTokens(t.tokens)]),
+      { shrink: [0], right: [1, 2] },
+    );
+    out.title("By model");
+    out.table(
+      ["model", "cost"],
+      Object.entries(result.byModel).map(([k, u]) => [k, fmtUsd(u)]),
+      { shrink: [0], right: [1] },
+    );
+    out.title("By node");
+    out.table(
+      ["node(s)", "cost", "tokens"],
+      [...byNode].sort((a, b) => b[1].usd - a[1].usd).map(([k, v]) => [k, fmtUsd(v.usd), fmtTokens(v.tokens)]),
+      { shrink: [0], right: [1, 2] },
+    );
+    out.title("By tenant");
+    out.table(
+      ["tenant", "cost", "tokens"],
+      [...byTenant].sort((a, b) => b[1].usd - a[1].usd).map(([k, v]) => [k, fmtUsd(v.usd), fmtTokens(v.tokens)]),
+      { shrink: [0], right: [1, 2] },
+    );
+  }
+  if (ledger) {
+    out.title("Model calls and cache (CostTracker ledger in this store)");
+    out.table(
+      ["calls", "cached", "saved by cache", "input tokens", "cache-read tokens", "output tokens", "unpriced"],
+      [
+        [
+          ledger.calls,
+          ledger.cachedCalls,
+          fmtUsd(ledger.savedUsd),
+          fmtTokens(ledger.inputTokens),
+          fmtTokens(ledger.cacheReadTokens),
+          fmtTokens(ledger.outputTokens),
+          ledger.unpricedCalls,
+        ],
+      ],
+      { drop: [4, 6], right: [0, 1, 2, 3, 4, 5, 6] },
+    );
+  } else {
+    out.line();
+    out.line(out.dim("cache savings and call counts: give a CostTracker this store"));
+    out.line(out.dim("(new CostTracker({ store: saver.keyv })) and `cost` shows them"));
+  }
+}
+
+/** The CostTracker counters of these threads, when the tracker's ledger lives in the saver's Keyv. */
+async function ledgerTotals(source: Source, threadIds: string[]): Promise<CostCounters | undefined> {
+  if (source.saver === undefined || threadIds.length === 0) return undefined;
+  const tracker = new CostTracker({ store: source.saver.keyv, writerId: "graphkeep-cli" });
+  const sum: CostCounters = {
+    usd: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    reasoningTokens: 0,
+    calls: 0,
+    unpricedCalls: 0,
+    cachedCalls: 0,
+    savedUsd: 0,
+  };
+  for (const threadId of threadIds) {
+    const t = await tracker.totals({ threadId }).catch(() => undefined);
+    if (t === undefined) continue;
+    for (const k of Object.keys(sum) as Array<keyof CostCounters>) sum[k] += t[k] ?? 0;
+  }
+  return sum.calls > 0 ? sum : undefined;
 }
 
 export async function statsCommand(source: Source, out: Output): Promise<void> {

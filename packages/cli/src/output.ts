@@ -80,6 +80,12 @@ export class Output {
     this.io.out(`${text}\n`);
   }
 
+  /** On a terminal, `text` cut with "…" to leave `room` columns free on its line; elsewhere as it is. */
+  fit(text: string, room = 0): string {
+    if (!this.io.isTTY) return text;
+    return truncate(text, Math.max(8, Math.max(40, this.io.columns ?? 80) - room));
+  }
+
   /** A section title (a blank line before it, then the title in bold). */
   title(text: string): void {
     this.line();
