@@ -15,6 +15,8 @@ export default defineConfig({
       "@graphkeep/otel": src("./packages/otel/src/index.ts"),
       "@graphkeep/lease": src("./packages/lease/src/index.ts"),
       "@graphkeep/cli": src("./packages/cli/src/index.ts"),
+      "@graphkeep/policy": src("./packages/policy/src/index.ts"),
+      "@graphkeep/archive": src("./packages/archive/src/index.ts"),
     },
   },
   test: {
