@@ -84,7 +84,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         "graphkeep: warning: --allow-plaintext: values stored unencrypted are accepted as they are; anyone who can write the store can plant them (use it to migrate a store written before encryption, then rotate())\n",
       );
     }
-    source = await openSource(g, io.env, { write, notice: (t) => io.err(`graphkeep: ${t}\n`) });
+    const notice = (t: string) => io.err(g.json === true ? `${JSON.stringify({ notice: t })}\n` : `graphkeep: ${t}\n`);
+    source = await openSource(g, io.env, { write, notice });
     return source;
   };
   /** Read-only commands: SQLite opened read-only, PostgreSQL in read-only sessions, Keyv writes refused. */
