@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -81,4 +81,31 @@ describe("@graphkeep/keyv-saver as a user installs it", () => {
     );
     expect(out.trim()).toBe("function true");
   });
+});
+
+describe("every package as it is published", () => {
+  it("depends on its siblings by range, so one package installed from its tarball resolves the others", () => {
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    const out = mkdtempSync(join(tmpdir(), "graphkeep-pack-"));
+    const exact: string[] = [];
+    let checked = 0;
+    for (const p of readdirSync(join(root, "packages"))) {
+      const dir = join(root, "packages", p);
+      if (!existsSync(join(dir, "package.json"))) continue;
+      const json = execFileSync("pnpm", ["pack", "--json", "--pack-destination", out], { cwd: dir, encoding: "utf8" });
+      const tarball = (JSON.parse(json.slice(json.indexOf("{"))) as { filename: string }).filename;
+      const manifest = JSON.parse(
+        execFileSync("tar", ["-xzOf", tarball, "package/package.json"], { encoding: "utf8" }),
+      ) as Record<string, Record<string, string> | undefined>;
+      for (const field of ["dependencies", "peerDependencies", "optionalDependencies"]) {
+        for (const [name, range] of Object.entries(manifest[field] ?? {})) {
+          if (!name.startsWith("@graphkeep/")) continue;
+          checked += 1;
+          if (!/^\^\d/.test(range)) exact.push(`${p} ${field} ${name}: ${range}`);
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(5);
+    expect(exact).toEqual([]);
+  }, 120_000);
 });
