@@ -17,7 +17,7 @@ import type { RewritableSaver, RotateOptions, RotateProgress } from "./types.js"
  * @returns The final progress: threads done and values rewritten.
  * @throws {InvalidArgumentError} when the serde is not an `encrypted()` serde or the saver cannot rewrite values.
  * @throws {CheckpointIntegrityError} when a stored value fails authentication (or, in strict mode, is not
- * encrypted): the rotation stops there.
+ * encrypted), or is bound (version 2) and the saver passes no binding: the rotation stops there.
  * @throws {MissingKeyError} when a stored value was encrypted with a key the keyring does not hold.
  * @throws the `signal`'s reason when it aborts.
  * @example
