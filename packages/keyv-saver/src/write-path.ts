@@ -15,6 +15,7 @@ import { diff } from "./delta.js";
 import type { CachedHead, CachedText } from "./delta-cache.js";
 import { WriteConflictError } from "./errors.js";
 import { keys } from "./keys.js";
+import { ensureManifest } from "./manifest.js";
 import { fitsHead, flushPages, loadPages, pageKeys, repage } from "./pages.js";
 import type { ReadPath } from "./read-path.js";
 import { checkRecord, insertEntry, isExpired, locateAll, nsIndex } from "./records.js";
@@ -171,6 +172,7 @@ export class WritePath {
                 index: { key: keys.index(threadId), value: indexValue, expect: head.token },
               }),
               this.s.registry.add(threadId),
+              ensureManifest(this.s.store, this.s.serde),
             ]);
           }
           if (ok) {
