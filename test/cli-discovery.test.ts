@@ -1,14 +1,15 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@graphkeep/cli";
 import { KeyvSaver } from "@graphkeep/keyv-saver";
+import { compressed, encrypted } from "@graphkeep/serde";
 import KeyvPostgres from "@keyv/postgres";
 import KeyvRedis from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
-import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
+import { type BaseCheckpointSaver, JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
 import Keyv from "keyv";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -97,6 +98,43 @@ describe("graphkeep finds the threads of a store built by hand, without flags (i
     const wrong = await cli("threads", "--store", store, "--namespace", "asia");
     expect(wrong.code).toBe(0);
     expect(wrong.stdout).toMatch(/no threads in this store \(threads are in namespace "eu", "us" .*--namespace eu/);
+  });
+
+  it("the saver describes its store once in a manifest: namespace, table, adapter and serde, shown by stats", async () => {
+    const file = join(dir, "described.db");
+    await run(new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}` }), namespace: "costs" }), "d1");
+    await run(new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}` }), namespace: "costs" }), "d2");
+    const stats = (await cli("stats", "--store", `sqlite://${file}`, "--json")).json();
+    expect(stats).toMatchObject({
+      threads: 2,
+      manifest: {
+        by: "@graphkeep/keyv-saver",
+        layout: 1,
+        namespace: "costs",
+        table: "keyv",
+        adapter: "sqlite",
+        serde: "json",
+      },
+    });
+    const raw = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}` }), namespace: "costs" });
+    expect(await raw.get("graphkeep:manifest")).toEqual(stats.manifest);
+    await raw.disconnect();
+  });
+
+  it("an encrypted store read without a key says so up front, from its manifest", async () => {
+    const file = join(dir, "sealed.db");
+    const serde = encrypted(compressed(new JsonPlusSerializer()), {
+      keys: { k1: randomBytes(32).toString("base64") },
+      activeKeyId: "k1",
+    });
+    const saver = await KeyvSaver.fromUrl(`sqlite://${file}`, { serde });
+    await graph(saver).invoke({}, { configurable: { thread_id: "s1" } });
+    await saver.close();
+    const r = await cli("threads", "--store", `sqlite://${file}`, "--json");
+    expect(r.code).toBe(1);
+    const { error } = JSON.parse(r.stderr.trim().split("\n").at(-1) as string);
+    expect(error.code).toBe("MISSING_KEY");
+    expect(error.message).toMatch(/this store is encrypted .*--key-env/);
   });
 
   const pgBackend = backends.find((b) => b.name === "postgres");

@@ -674,7 +674,7 @@ async function ledgerTotals(source: Source, threadIds: string[]): Promise<CostCo
 
 export async function statsCommand(source: Source, out: Output): Promise<void> {
   const s = await graphkeepSaver(source, "stats").stats();
-  if (out.json) return out.data(s);
+  if (out.json) return out.data({ ...s, ...(source.manifest ? { manifest: source.manifest } : {}) });
   out.table(
     ["threads", "checkpoints", "values", "writes", "bytes"],
     [[s.threads, s.checkpoints, s.values, s.writes, fmtBytes(s.bytes)]],

@@ -25,6 +25,8 @@ export interface Source {
   readonly saver: KeyvSaver | undefined;
   /** where the threads are when the namespace read holds none (other namespaces of the same table) */
   readonly hint?: string | undefined;
+  /** what a graphkeep store says about itself (`graphkeep:manifest`), when it has a manifest */
+  manifest?: Record<string, unknown> | undefined;
   threads(): AsyncIterable<ThreadRef>;
   close(): Promise<void>;
 }
@@ -43,6 +45,8 @@ const DEFAULT_NAMESPACE = "graphkeep";
 const KEYV_TABLES = [DEFAULT_TABLE, "keyv"];
 const SQLITE_SAVER_TABLES = ["checkpoints", "writes"];
 const POSTGRES_SAVER_TABLES = ["checkpoints", "checkpoint_blobs", "checkpoint_writes", "checkpoint_migrations"];
+/** The key `KeyvSaver` describes its store under (keyv-saver's manifest.ts), relative to the Keyv namespace. */
+const MANIFEST = "graphkeep:manifest";
 const WRITES_REFUSED = "graphkeep never writes to it (fork, prune and delete work on graphkeep stores only)";
 
 /** Every write method of a Keyv made to fail: read-only commands never change the store, whatever the engine. */
@@ -59,7 +63,7 @@ function readOnly(keyv: Keyv): Keyv {
 function namespacesOf(registryKeys: string[]): string[] {
   const out = new Set<string>();
   for (const k of registryKeys) {
-    const m = /^(.*):threads:[0-9a-f]$/.exec(k);
+    const m = /^(.*):(?:threads:[0-9a-f]|graphkeep:manifest)$/.exec(k);
     if (m && m[1] !== undefined && m[1] !== "" && !m[1].includes("{")) out.add(m[1]);
   }
   return [...out].sort();
@@ -143,10 +147,10 @@ async function openSqlite(url: string, o: StoreOptions, env: NodeJS.ProcessEnv, 
     const keys = (
       db
         .prepare(
-          `SELECT DISTINCT substr(key, 1, length(key) - 1) AS k FROM "${table}" WHERE key GLOB '*:threads:[0-9a-f]' AND instr(key, '{') = 0`,
+          `SELECT DISTINCT substr(key, 1, length(key) - 1) AS k FROM "${table}" WHERE (key GLOB '*:threads:[0-9a-f]' OR key GLOB '*:${MANIFEST}') AND instr(key, '{') = 0`,
         )
         .all() as Array<{ k: string }>
-    ).map((r) => `${r.k}0`);
+    ).map((r) => (r.k.endsWith(MANIFEST.slice(0, -1)) ? `${r.k}t` : `${r.k}0`));
     const { namespace, hint } = pickNamespace(
       namespacesOf(keys),
       o.namespace,
@@ -286,9 +290,9 @@ async function openPostgres(url: string, o: StoreOptions, env: NodeJS.ProcessEnv
     if (o.table === undefined && table !== DEFAULT_TABLE) mode.notice(`reading table "${table}"`);
     const keys = (
       await pool.query(
-        `SELECT DISTINCT left(key, -1) AS k FROM "${table}" WHERE key ~ ':threads:[0-9a-f]$' AND position('{' in key) = 0`,
+        `SELECT DISTINCT left(key, -1) AS k FROM "${table}" WHERE (key ~ ':threads:[0-9a-f]$' OR right(key, ${MANIFEST.length + 1}) = ':${MANIFEST}') AND position('{' in key) = 0`,
       )
-    ).rows.map((x) => `${String(x.k)}0`);
+    ).rows.map((x) => (String(x.k).endsWith(MANIFEST.slice(0, -1)) ? `${x.k}t` : `${x.k}0`));
     const { namespace, hint } = pickNamespace(namespacesOf(keys), o.namespace, `table "${table}"`, mode, (n) =>
       table === DEFAULT_TABLE ? `--namespace ${n}` : `--table ${table} --namespace ${n}`,
     );
@@ -321,6 +325,22 @@ function timeout(o: StoreOptions): { operationTimeout: number } {
   const t = o.timeout === undefined ? 5000 : Number(o.timeout);
   if (!Number.isFinite(t) || t <= 0) throw new UsageError("--timeout must be a positive number of ms");
   return { operationTimeout: t };
+}
+
+/**
+ * What the store's manifest says, when it has one. An encrypted store read without a key fails here, with what to
+ * pass, instead of on the first value.
+ */
+async function checkManifest(saver: KeyvSaver, o: StoreOptions): Promise<Record<string, unknown> | undefined> {
+  const m = (await saver.keyv.get(MANIFEST).catch(() => undefined)) as Record<string, unknown> | undefined;
+  if (m === undefined || m === null || typeof m !== "object") return undefined;
+  if (typeof m.serde === "string" && m.serde.endsWith("+aes") && o.keyEnv === undefined && o.keyFile === undefined) {
+    throw new GraphkeepError(
+      "MISSING_KEY",
+      `this store is encrypted (its manifest says values are "${m.serde}"): pass its key with --key-env VAR or --key-file PATH`,
+    );
+  }
+  return m;
 }
 
 function keyvSource(saver: KeyvSaver, hint: string | undefined, after: () => Promise<void>): Source {
@@ -435,10 +455,23 @@ export async function openSource(options: StoreOptions, env: NodeJS.ProcessEnv, 
   }
   timeout(options);
   const scheme = url.slice(0, url.indexOf(":") + 1).toLowerCase();
-  if (scheme === "sqlite:") return openSqlite(url, options, env, mode);
-  if (scheme === "postgres:" || scheme === "postgresql:") return openPostgres(url, options, env, mode);
-  if (/^rediss?(\+cluster)?:$/.test(scheme)) return openRedis(url, options, env, mode);
-  return openOther(url, options, env, mode);
+  const source =
+    scheme === "sqlite:"
+      ? await openSqlite(url, options, env, mode)
+      : scheme === "postgres:" || scheme === "postgresql:"
+        ? await openPostgres(url, options, env, mode)
+        : /^rediss?(\+cluster)?:$/.test(scheme)
+          ? await openRedis(url, options, env, mode)
+          : await openOther(url, options, env, mode);
+  if (source.saver !== undefined) {
+    try {
+      source.manifest = await checkManifest(source.saver, options);
+    } catch (e) {
+      await source.close().catch(() => undefined);
+      throw e;
+    }
+  }
+  return source;
 }
 
 /** The `KeyvSaver` of a graphkeep store, for commands that need graphkeep's layout. */
