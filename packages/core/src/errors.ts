@@ -19,6 +19,9 @@ export type GraphkeepErrorCode =
   | "STORE_NOT_FOUND"
   | "FOREIGN_STORE";
 
+/** Marks graphkeep errors across copies of this package (two versions installed side by side). */
+const BRAND = Symbol.for("graphkeep.error");
+
 /**
  * Base class of every error thrown by graphkeep. Check `code` (or `instanceof`) to branch on the condition.
  *
@@ -33,6 +36,7 @@ export class GraphkeepError extends Error {
     super(message, options);
     this.name = "GraphkeepError";
     this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
@@ -183,32 +187,38 @@ export class InvalidKeyError extends GraphkeepError {
 
 /** True when `e` is any graphkeep error. */
 export function isGraphkeepError(e: unknown): e is GraphkeepError {
-  return e instanceof GraphkeepError;
+  // by brand, not only instanceof: an error from another installed copy of @graphkeep/core counts too
+  return (
+    e instanceof GraphkeepError ||
+    (e instanceof Error &&
+      (e as unknown as Record<symbol, unknown>)[BRAND] === true &&
+      typeof (e as GraphkeepError).code === "string")
+  );
 }
 
 /** True when `e` reports a store that failed or timed out. */
 export function isStoreUnavailableError(e: unknown): e is StoreUnavailableError {
-  return e instanceof GraphkeepError && e.code === "STORE_UNAVAILABLE";
+  return isGraphkeepError(e) && e.code === "STORE_UNAVAILABLE";
 }
 
 /** True when `e` reports a stored record that cannot be decoded. */
 export function isCheckpointCorruptError(e: unknown): e is CheckpointCorruptError {
-  return e instanceof GraphkeepError && e.code === "CHECKPOINT_CORRUPT";
+  return isGraphkeepError(e) && e.code === "CHECKPOINT_CORRUPT";
 }
 
 /** True when `e` reports a stored value that failed its integrity check (tampered, truncated, not encrypted). */
 export function isCheckpointIntegrityError(e: unknown): e is CheckpointIntegrityError {
-  return e instanceof GraphkeepError && e.code === "CHECKPOINT_INTEGRITY";
+  return isGraphkeepError(e) && e.code === "CHECKPOINT_INTEGRITY";
 }
 
 /** True when `e` reports a stored value encrypted with a key the keyring does not hold. */
 export function isMissingKeyError(e: unknown): e is MissingKeyError {
-  return e instanceof GraphkeepError && e.code === "MISSING_KEY";
+  return isGraphkeepError(e) && e.code === "MISSING_KEY";
 }
 
 /** True when `e` reports an invalid key or keyring. */
 export function isInvalidKeyError(e: unknown): e is InvalidKeyError {
-  return e instanceof GraphkeepError && e.code === "INVALID_KEY";
+  return isGraphkeepError(e) && e.code === "INVALID_KEY";
 }
 
 const SECRET_PARAM = /^(?:.*pass(?:word)?|pwd|secret|token|.*key|auth.*|credentials?)$/i;
