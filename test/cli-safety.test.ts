@@ -53,9 +53,16 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 // better-sqlite3 as the CLI loads it (a dependency of @graphkeep/cli, not of the workspace root)
-const Database = createRequire(new URL("../packages/cli/package.json", import.meta.url))(
-  "better-sqlite3",
-) as typeof import("better-sqlite3");
+interface SqliteDb {
+  exec(sql: string): unknown;
+  prepare(sql: string): { all(): unknown[] };
+  pragma(sql: string, o: { simple: true }): unknown;
+  close(): unknown;
+}
+const Database = createRequire(new URL("../packages/cli/package.json", import.meta.url))("better-sqlite3") as new (
+  file: string,
+  o?: { readonly?: boolean },
+) => SqliteDb;
 
 const dir = mkdtempSync(join(tmpdir(), "graphkeep-cli-safety-"));
 const fileState = (file: string) => ({ bytes: readFileSync(file).toString("base64"), mtime: statSync(file).mtimeMs });
