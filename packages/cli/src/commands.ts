@@ -247,10 +247,10 @@ export async function historyCommand(
     [
       ...(branched ? [""] : []),
       "step",
+      "source",
       "node(s)",
       "checkpoint",
       `time (${out.zone})`,
-      "source",
       "size",
       "step cost",
       "total",
@@ -259,18 +259,18 @@ export async function historyCommand(
     rows.map((r) => [
       ...(branched ? [graph(r)] : []),
       r.step ?? "—",
+      r.source ?? "—",
       r.nodes.join(", ") || "—",
       r.checkpointId.slice(0, n),
       out.time(r.createdAt),
-      r.source ?? "—",
       fmtBytes(r.bytes),
       fmtUsd(r.stepUsd),
       fmtUsd(r.totalUsd),
       marks(r),
     ]),
     branched
-      ? { drop: [5, 6, 4, 8], shrink: [2, 3], right: [1, 6, 7, 8] }
-      : { drop: [4, 5, 3, 7], shrink: [1, 2], right: [0, 5, 6, 7] },
+      ? { drop: [2, 6, 5, 8], shrink: [3, 4], right: [1, 6, 7, 8] }
+      : { drop: [1, 5, 4, 7], shrink: [2, 3], right: [0, 5, 6, 7] },
   );
   if (branched) out.line(out.dim("●┤ fork point; │ a branch (fork, or updateState on an older checkpoint)"));
 }
