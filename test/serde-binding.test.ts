@@ -78,6 +78,15 @@ for (const backend of backends) {
       await refused(new KeyvSaver(saver.keyv, { serde: serdeWith() }).getTuple(cfg("t")));
     });
 
+    it("a record pointing a channel at an older, genuine version is refused (per-channel rollback)", async () => {
+      const first = await put(saver, "r", { limit: 100 });
+      const second = await put(saver, "r", { limit: 5 }, first.id);
+      const key = keys.checkpoint("r", "", second.id);
+      const rec = (await saver.keyv.get(key)) as { cv: Record<string, number> };
+      await saver.keyv.set(key, { ...rec, cv: { ...rec.cv, limit: first.channel_versions.limit } });
+      await refused(new KeyvSaver(saver.keyv, { serde: serdeWith() }).getTuple(cfg("r", second.id)));
+    });
+
     it("pending writes and metadata moved between checkpoints are refused", async () => {
       const first = await put(saver, "w", { x: 1 });
       const second = await put(saver, "w", { x: 2 }, first.id);

@@ -1,5 +1,6 @@
 import {
   CheckpointCorruptError,
+  CheckpointIntegrityError,
   InvalidArgumentError,
   InvalidConfigError,
   isGraphkeepError,
@@ -158,6 +159,15 @@ export class ReadPath {
       );
     }
     checkpoint.channel_values = channelValues;
+    // a binding-aware serde sealed the versions inside the checkpoint: the plain ones in the record must agree, or
+    // someone pointed a channel at another (older) version
+    const sealed = checkpoint.channel_versions;
+    if (sealed && Object.keys(sealed).length > 0 && !sameVersions(sealed, record.cv)) {
+      throw new CheckpointIntegrityError(
+        "binding",
+        `KeyvSaver: the channel versions stored beside checkpoint "${checkpointId}" of thread "${threadId}" differ from the ones sealed in it; a channel was pointed at another version`,
+      );
+    }
     checkpoint.channel_versions = { ...record.cv };
     if (remember && this.s.cache) {
       const texts = new Map<string, CachedText>();

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, InvalidConfigError } from "@graphkeep/core";
+import { InvalidArgumentError, InvalidConfigError, isBindingAware } from "@graphkeep/core";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   type ChannelVersions,
@@ -113,7 +113,8 @@ export class WritePath {
       // channel versions live once, plainly, in the record (`cv`)
       encodeBlob(
         this.s.serde,
-        { ...rest, channel_values: {}, channel_versions: {} },
+        // channel versions live once, plainly, in the record (`cv`); a binding-aware serde also seals them here
+        { ...rest, channel_values: {}, channel_versions: isBindingAware(this.s.serde) ? cv : {} },
         checkpointBinding(threadId, ns, cid),
       ),
       encodeBlob(this.s.serde, metadata ?? {}, metadataBinding(threadId, ns, cid)),
