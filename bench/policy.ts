@@ -117,10 +117,10 @@ async function child(mode: string, name: SaverName, policy: PolicyName, dir: str
   const durability = policy === "node-async" ? "async" : policy === "exit" ? "exit" : "sync";
   const config = {
     configurable: { thread_id: thread },
-    durability,
+    durability: durability as "sync" | "async" | "exit",
     recursionLimit: 200,
     callbacks: [tracker],
-  } as const;
+  };
   const stored = mode === "resume" && (await compiled.getState(config)).createdAt !== undefined;
   const t0 = performance.now();
   const out = await graph.invoke(stored ? null : { step: 0 }, config);
