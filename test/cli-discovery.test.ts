@@ -5,15 +5,17 @@ import { join } from "node:path";
 import { main } from "@graphkeep/cli";
 import { KeyvSaver } from "@graphkeep/keyv-saver";
 import { compressed, encrypted } from "@graphkeep/serde";
+import KeyvMysql from "@keyv/mysql";
 import KeyvPostgres from "@keyv/postgres";
 import KeyvRedis from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
 import { type BaseCheckpointSaver, JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
 import Keyv from "keyv";
+import mysql from "mysql2/promise";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backends, POSTGRES_URL, REDIS_URL } from "./helpers/backends.js";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { backends, MYSQL_URL, POSTGRES_URL, REDIS_URL } from "./helpers/backends.js";
 
 const State = Annotation.Root({
   log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
@@ -157,6 +159,42 @@ describe("graphkeep finds the threads of a store built by hand, without flags (i
       expect(threads.code, threads.stderr).toBe(0);
       expect(threads.json()).toEqual([expect.objectContaining({ threadId: "p1", checkpoints: 4 })]);
       expect(threads.notices()).toMatch(/namespace "costs"/);
+    });
+  });
+
+  const mysqlBackend = backends.find((b) => b.name === "mysql");
+  describe.skipIf(!!mysqlBackend?.skip)(`MySQL${mysqlBackend?.skip ? ` — skipped: ${mysqlBackend.skip}` : ""}`, () => {
+    const name = `gk_find_${randomUUID().replaceAll("-", "").slice(0, 10)}`;
+    const url = new URL(MYSQL_URL);
+    url.pathname = `/${name}`;
+    const admin = () => mysql.createConnection(MYSQL_URL);
+    const tables = async () => {
+      const c = await mysql.createConnection(url.toString());
+      const [rows] = await c.query("SHOW TABLES");
+      await c.end();
+      return (rows as Array<Record<string, string>>).map((r) => Object.values(r)[0]);
+    };
+    it("new KeyvMysql({ uri }) in namespace 'costs' (table keyv) is found with only --store, and no table is added", async () => {
+      const c = await admin();
+      await c.query(`CREATE DATABASE ${name}`);
+      await c.end();
+      onTestFinished(async () => {
+        const d = await admin();
+        await d.query(`DROP DATABASE IF EXISTS ${name}`);
+        await d.end();
+      });
+      const keyv = new Keyv({ store: new KeyvMysql({ uri: url.toString() }), namespace: "costs" });
+      await run(keyv, "m1");
+      const before = await tables();
+      const threads = await cli("threads", "--store", url.toString(), "--json");
+      expect(threads.code, threads.stderr).toBe(0);
+      expect(threads.json()).toEqual([expect.objectContaining({ threadId: "m1", checkpoints: 4 })]);
+      expect(threads.notices()).toMatch(/namespace "costs"/);
+      expect((await cli("show", "m1", "--store", url.toString(), "--channel", "log")).json()).toEqual([
+        "planned",
+        "written",
+      ]);
+      expect(await tables()).toEqual(before);
     });
   });
 

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { AdapterNotInstalledError, GraphkeepError } from "@graphkeep/core";
+import { AdapterNotInstalledError, GraphkeepError, StoreUnavailableError } from "@graphkeep/core";
 import { type BetterSqliteDatabase, KeyvBetterSqlite, KeyvSaver, type PgPoolLike } from "@graphkeep/keyv-saver";
 import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import { Keyv } from "keyv";
@@ -252,7 +252,7 @@ async function openPostgres(url: string, o: StoreOptions, env: NodeJS.ProcessEnv
       );
       tables = r.rows.map((x) => String(x.t));
     } catch (e) {
-      throw new GraphkeepError("STORE_UNAVAILABLE", `cannot reach the PostgreSQL store: ${(e as Error).message}`, {
+      throw new StoreUnavailableError("connect", `cannot reach the PostgreSQL store: ${(e as Error).message}`, {
         cause: e,
       });
     }
@@ -319,6 +319,91 @@ async function openPostgres(url: string, o: StoreOptions, env: NodeJS.ProcessEnv
   }
 }
 
+// ------------------------------------------------------------------------------------------------ MySQL
+
+interface MysqlPool {
+  query(sql: string, params?: unknown[]): Promise<[unknown, unknown]>;
+  getConnection(): Promise<unknown>;
+  escape(value: unknown): string;
+  end(): Promise<void>;
+}
+
+function loadMysql(): { createPool(o: object): MysqlPool } {
+  const req = createRequire(import.meta.url);
+  try {
+    return req("mysql2/promise");
+  } catch {
+    try {
+      return createRequire(req.resolve("@keyv/mysql"))("mysql2/promise");
+    } catch (e) {
+      throw new AdapterNotInstalledError("mysql2", e);
+    }
+  }
+}
+
+/**
+ * MySQL / MariaDB: like PostgreSQL, the table is looked up first (nothing is created). Read-only commands skip the
+ * store's CREATE TABLE and the saver's one-time ALTER TABLE of a hand-built @keyv/mysql table (key collation), and
+ * their sessions are read-only.
+ */
+async function openMysql(url: string, o: StoreOptions, env: NodeJS.ProcessEnv, mode: OpenMode): Promise<Source> {
+  const pool = loadMysql().createPool({ uri: url, connectTimeout: Number(o.timeout ?? 5000) });
+  if (!mode.write) {
+    // every connection of a read-only command refuses writes (DML) at the server
+    const raw = (
+      pool as unknown as { pool?: { on(e: "connection", fn: (c: { query(sql: string): unknown }) => void): unknown } }
+    ).pool;
+    raw?.on("connection", (c) => c.query("SET SESSION TRANSACTION READ ONLY"));
+  }
+  try {
+    let tables: string[];
+    try {
+      const [rows] = await pool.query(
+        "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1",
+      );
+      tables = (rows as Array<{ t: string }>).map((x) => String(x.t));
+    } catch (e) {
+      throw new StoreUnavailableError("connect", `cannot reach the MySQL store: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    const table = o.table ?? KEYV_TABLES.find((t) => tables.includes(t));
+    if (table === undefined || !tables.includes(table)) {
+      throw new StoreNotFoundError(
+        `this database has no table "${table ?? DEFAULT_TABLE}"${tables.length ? ` (tables: ${some(tables, 10)}; pass --table NAME)` : ""}; graphkeep does not create it`,
+      );
+    }
+    if (o.table === undefined && table !== DEFAULT_TABLE) mode.notice(`reading table "${table}"`);
+    const [found] = await pool.query(
+      `SELECT DISTINCT LEFT(id, CHAR_LENGTH(id) - 1) AS k FROM \`${table}\` WHERE (id REGEXP ':threads:[0-9a-f]$' OR id LIKE '%:${MANIFEST}') AND LOCATE('{', id) = 0`,
+    );
+    const keys = (found as Array<{ k: string }>).map((x) =>
+      String(x.k).endsWith(MANIFEST.slice(0, -1)) ? `${x.k}t` : `${x.k}0`,
+    );
+    const { namespace, hint } = pickNamespace(namespacesOf(keys), o.namespace, `table "${table}"`, mode, (n) =>
+      table === DEFAULT_TABLE ? `--namespace ${n}` : `--table ${table} --namespace ${n}`,
+    );
+    const skip = mode.write ? /^\s*CREATE TABLE IF NOT EXISTS/i : /^\s*(CREATE TABLE IF NOT EXISTS|ALTER TABLE)/i;
+    const shared = {
+      query: (sql: string, params?: unknown[]) =>
+        skip.test(sql) ? Promise.resolve([[], []] as [unknown, unknown]) : pool.query(sql, params),
+      getConnection: () => pool.getConnection(),
+      escape: (v: unknown) => pool.escape(v),
+    };
+    const saver = await KeyvSaver.fromUrl(shared as never, {
+      table,
+      namespace,
+      serde: serdeFor(o, env),
+      ...timeout(o),
+    });
+    if (!mode.write) readOnly(saver.keyv);
+    return keyvSource(saver, hint, () => pool.end());
+  } catch (e) {
+    await pool.end().catch(() => undefined);
+    throw e;
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ others
 
 function timeout(o: StoreOptions): { operationTimeout: number } {
@@ -362,7 +447,7 @@ function keyvSource(saver: KeyvSaver, hint: string | undefined, after: () => Pro
   };
 }
 
-/** Opens MySQL and memory stores through `KeyvSaver.fromUrl`; read-only commands get a Keyv that never writes. */
+/** Opens memory stores (and any other URL `fromUrl` takes) through `KeyvSaver.fromUrl`; read-only commands get a Keyv that never writes. */
 async function openOther(url: string, o: StoreOptions, env: NodeJS.ProcessEnv, mode: OpenMode): Promise<Source> {
   const saver = await KeyvSaver.fromUrl(url, {
     serde: serdeFor(o, env),
@@ -460,9 +545,11 @@ export async function openSource(options: StoreOptions, env: NodeJS.ProcessEnv, 
       ? await openSqlite(url, options, env, mode)
       : scheme === "postgres:" || scheme === "postgresql:"
         ? await openPostgres(url, options, env, mode)
-        : /^rediss?(\+cluster)?:$/.test(scheme)
-          ? await openRedis(url, options, env, mode)
-          : await openOther(url, options, env, mode);
+        : scheme === "mysql:"
+          ? await openMysql(url, options, env, mode)
+          : /^rediss?(\+cluster)?:$/.test(scheme)
+            ? await openRedis(url, options, env, mode)
+            : await openOther(url, options, env, mode);
   if (source.saver !== undefined) {
     try {
       source.manifest = await checkManifest(source.saver, options);
