@@ -16,6 +16,7 @@ const EXAMPLES: Record<string, string> = {
   failover: "§6.3 a watchdog resumes the run of a dead worker",
   "llm-cache": "§7.1 LLM cache: resume and replay with 0 repeated requests",
   "cost-budget": "§7.3 cost per step; a budget stops the run, resume after raising it",
+  granularity: "§3.2/§8.1 store checkpoints only after chosen nodes, on an interval or past a spend",
   retention: "§8.2 keep the newest checkpoints, sweep the rest",
   otel: "§8.3 OpenTelemetry traces and Prometheus metrics",
   "cot-agent": "§9.1 chain-of-thought agent that resumes where it crashed",
