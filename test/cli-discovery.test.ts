@@ -100,6 +100,9 @@ describe("graphkeep finds the threads of a store built by hand, without flags (i
     const wrong = await cli("threads", "--store", store, "--namespace", "asia");
     expect(wrong.code).toBe(0);
     expect(wrong.stdout).toMatch(/no threads in this store \(threads are in namespace "eu", "us" .*--namespace eu/);
+    const missing = await cli("show", "e1", "--store", store, "--namespace", "asia");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/unknown thread "e1" .*threads are in namespace "eu", "us"/);
   });
 
   it("the saver describes its store once in a manifest: namespace, table, adapter and serde, shown by stats", async () => {

@@ -11,7 +11,7 @@ import {
   statsCommand,
   threadsCommand,
 } from "./commands.js";
-import { UsageError } from "./errors.js";
+import { NotFoundError, UsageError } from "./errors.js";
 import type { StoreOptions } from "./open.js";
 import { type Io, Output, processIo } from "./output.js";
 import { openSource, type Source } from "./source.js";
@@ -196,7 +196,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     const json = program.opts<GlobalOptions>().json === true;
     const code = isGraphkeepError(e) ? e.code : undefined;
-    const message = e instanceof Error ? e.message : String(e);
+    const where = e instanceof NotFoundError && source?.hint ? `; ${source.hint}` : "";
+    const message = `${e instanceof Error ? e.message : String(e)}${where}`;
     const driver = driverCode(e);
     const hint = driver !== undefined ? DRIVER_HINTS[driver] : code === undefined ? undefined : HINTS[code];
     if (json)
