@@ -183,6 +183,11 @@ describe("graphkeep in a terminal (issue 18.7)", () => {
     expect(old.map((r) => r.step)).toEqual([3, 2]);
     const at = tree.findIndex((r) => r.checkpointId === afterPlan);
     expect(tree.findIndex((r) => r.branch === 1)).toBeLessThan(at);
+    // a step both branches reached names the one on the newest line
+    const step3 = tree.find((r) => r.step === 3 && r.branch === 0)!;
+    expect((await cli(["show", "t2", "--store", store, "-c", "3", "--json"])).json().checkpointId).toBe(
+      step3.checkpointId,
+    );
     const text = await cli(["history", "t2", "--store", store], { isTTY: true, columns: 100 });
     expect(text.stdout).toMatch(/●┤/);
     expect(text.stdout).toMatch(/│ ●/);

@@ -51,9 +51,21 @@ async function resolve(reader: BaseCheckpointSaver, threadId: string, ref: strin
   if (exact !== undefined) return exact;
   const all = await history(reader, threadId, ns);
   if (all.length === 0) throw unknownThread(threadId);
-  const matches = STEP.test(ref)
+  let matches = STEP.test(ref)
     ? all.filter((t) => meta(t).step === Number(ref))
     : all.filter((t) => t.checkpoint.id.startsWith(ref));
+  if (matches.length > 1 && STEP.test(ref)) {
+    // a step several branches reached: the one on the line that leads to the newest checkpoint
+    const byId = new Map(all.map((t) => [t.checkpoint.id, t]));
+    const line = new Set<string>();
+    for (let t: CheckpointTuple | undefined = all[0]; t !== undefined; ) {
+      line.add(t.checkpoint.id);
+      const p = parentIdOf(t);
+      t = p === undefined ? undefined : byId.get(p);
+    }
+    const onLine = matches.filter((t) => line.has(t.checkpoint.id));
+    if (onLine.length === 1) matches = onLine;
+  }
   if (matches.length === 1) return matches[0] as CheckpointTuple;
   const what = STEP.test(ref) ? `step ${ref}` : `checkpoint "${ref}"`;
   if (matches.length === 0) {
@@ -269,8 +281,8 @@ export async function historyCommand(
       marks(r),
     ]),
     branched
-      ? { drop: [2, 6, 5, 8], shrink: [3, 4], right: [1, 6, 7, 8] }
-      : { drop: [1, 5, 4, 7], shrink: [2, 3], right: [0, 5, 6, 7] },
+      ? { drop: [2, 6, 7, 5], shrink: [3, 4], right: [1, 6, 7, 8] }
+      : { drop: [1, 5, 6, 4], shrink: [2, 3], right: [0, 5, 6, 7] },
   );
   if (branched) out.line(out.dim("●┤ fork point; │ a branch (fork, or updateState on an older checkpoint)"));
 }

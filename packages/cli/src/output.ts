@@ -162,7 +162,8 @@ export class Output {
           const text = right.has(i) ? pad + style(c) : style(c) + (n === cols.length - 1 ? "" : pad);
           return text;
         })
-        .join(" ".repeat(gap));
+        .join(" ".repeat(gap))
+        .trimEnd();
     this.line(render(head, (s) => this.bold(s)));
     this.line(
       this.dim(
