@@ -76,7 +76,15 @@ export function serdeFor(options: StoreOptions, env: NodeJS.ProcessEnv = process
   return keyring === undefined ? base : encrypted(base, { ...keyring, strict: options.allowPlaintext !== true });
 }
 
-/** Opens the store named by `--store` or `GRAPHKEEP_STORE`. */
+/**
+ * Opens the store named by `--store` or `GRAPHKEEP_STORE` with `KeyvSaver.fromUrl` as it is given (which creates a
+ * missing SQLite file or table). The commands use {@link openSource} instead, which never creates or changes a store
+ * it only reads, finds hand-built namespaces and reads official savers' stores.
+ *
+ * @throws {UsageError} when no store is given or `--timeout` is not a positive number.
+ * @example
+ * const saver = await openSaver({ store: "sqlite://./checkpoints.db", keyEnv: "CHECKPOINT_KEY" });
+ */
 export async function openSaver(options: StoreOptions, env: NodeJS.ProcessEnv = process.env): Promise<KeyvSaver> {
   const url = options.store ?? env.GRAPHKEEP_STORE;
   if (url === undefined || url === "") {
