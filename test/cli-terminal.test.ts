@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "@graphkeep/cli";
@@ -260,6 +260,19 @@ describe("graphkeep in a terminal (issue 18.7)", () => {
     const { error } = JSON.parse(r.stderr);
     expect(error.code).toBe("SQLITE_NOTADB");
     expect(error.hint).toMatch(/not a SQLite database/);
+  });
+
+  it("a SQLite file SQLite cannot open (its -wal is a directory) is SQLITE_CANTOPEN with a hint", async () => {
+    const file = join(dir, "stuck.db");
+    const app = await KeyvSaver.fromUrl(`sqlite://${file}`);
+    await graph(app).invoke({}, { configurable: { thread_id: "s" } });
+    await app.close();
+    mkdirSync(`${file}-wal`);
+    const r = await cli(["threads", "--store", `sqlite://${file}`, "--json"]);
+    expect(r.code).toBe(1);
+    const { error } = JSON.parse(r.stderr);
+    expect(error.code).toBe("SQLITE_CANTOPEN");
+    expect(error.hint).toMatch(/SQLite cannot open the file: .*-wal/);
   });
 
   it("after a prune, history names the nodes of the kept checkpoints and cost by model and node adds up to the total", async () => {

@@ -42,7 +42,8 @@ const HINTS: Record<string, string> = {
 
 /** Hints for driver errors that reach the CLI as they are (better-sqlite3's `code`, found along `cause`). */
 const DRIVER_HINTS: Record<string, string> = {
-  SQLITE_CANTOPEN: "SQLite cannot open the file: check the path, that its directory exists and that you may read it",
+  SQLITE_CANTOPEN:
+    "SQLite cannot open the file: check the path, that you may read it, and its -wal/-shm side files (plain files, writable directory)",
   SQLITE_NOTADB: "this file is not a SQLite database: check the --store path",
   SQLITE_CORRUPT: "the SQLite file is damaged: run `sqlite3 FILE 'PRAGMA integrity_check'` on a copy",
   SQLITE_READONLY:
