@@ -15,6 +15,7 @@ const EXAMPLES: Record<string, string> = {
   "distributed-resume": "§6.2 another process resumes the thread from Redis (or SQLite)",
   failover: "§6.3 a watchdog resumes the run of a dead worker",
   "llm-cache": "§7.1 LLM cache: resume and replay with 0 repeated requests",
+  substeps: "§7.2 a node's sub-steps are checkpointed: killed in sub-step 3, it does not redo 1 and 2",
   "cost-budget": "§7.3 cost per step; a budget stops the run, resume after raising it",
   granularity: "§3.2/§8.1 store checkpoints only after chosen nodes, on an interval or past a spend",
   retention: "§8.2 keep the newest checkpoints, sweep the rest",

@@ -33,6 +33,8 @@ interface HeldWrites {
   taskPath: string | undefined;
 }
 
+/** The channel a functional-API `task()` writes its result to. */
+const RETURN = "__return__";
 const DELTA_KEYS = ["delta_writes_versioned", "counters_since_delta_snapshot"];
 
 const idOf = (config: RunnableConfig | undefined): string | undefined => {
@@ -144,6 +146,12 @@ export class PolicyRunSaver extends BaseCheckpointSaver {
     const id = idOf(config);
     if (nsOf(config) !== "" || id === undefined || this.#stored.has(id)) {
       return this.#inner.putWrites(config, writes, taskId, taskPath);
+    }
+    // a `task()` result (a durable sub-step of a node) must survive a crash: store the checkpoint it belongs to now
+    if (!this.#ended && this.#latest?.checkpoint.id === id && writes.some(([channel]) => channel === RETURN)) {
+      const latest = this.#latest;
+      await this.#serial(() => (this.#latest === latest ? this.#store(latest, "task") : Promise.resolve(undefined)));
+      if (this.#stored.has(id)) return this.#inner.putWrites(config, writes, taskId, taskPath);
     }
     const list = this.#heldWrites.get(id) ?? [];
     list.push({ config, writes, taskId, taskPath });

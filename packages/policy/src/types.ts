@@ -28,6 +28,8 @@ export type SaveReason =
   | "when"
   /** the graph has a `DeltaChannel`: its values live in per-step writes, so every step is kept */
   | "delta"
+  /** a `task()` inside a node returned: its result is stored with the checkpoint it was computed against */
+  | "task"
   /** the run ended (finished, interrupted or failed): its latest checkpoint */
   | "end";
 
