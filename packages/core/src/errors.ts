@@ -17,7 +17,8 @@ export type GraphkeepErrorCode =
   | "WRITE_CONFLICT"
   | "DECOMPRESSION_LIMIT"
   | "STORE_NOT_FOUND"
-  | "FOREIGN_STORE";
+  | "FOREIGN_STORE"
+  | "ARCHIVE_CORRUPT";
 
 /** Marks graphkeep errors across copies of this package (two versions installed side by side). */
 const BRAND = Symbol.for("graphkeep.error");
