@@ -197,6 +197,36 @@ describe("read-only commands never change the SQLite file they read (issue 15.16
   });
 });
 
+for (const b of backends.filter((x) => x.name === "redis" || x.name === "postgres" || x.name === "mysql")) {
+  describe.skipIf(!!b.skip)(
+    `read-only commands on ${b.name}${b.skip ? ` — skipped: ${b.skip}` : ""} (issue 15.16)`,
+    () => {
+      it("never delete anything, not even an expired thread a read would otherwise purge", async () => {
+        const namespace = `ro${randomUUID().slice(0, 8)}`;
+        const app = await KeyvSaver.fromUrl(b.url, { namespace, ttl: 50 });
+        await graph(app).invoke({}, { configurable: { thread_id: "gone" } });
+        await app.close();
+        await new Promise((r) => setTimeout(r, 120));
+        const at = ["--store", b.url, "--namespace", namespace];
+        for (const argv of [["threads"], ["show", "gone"], ["history", "gone"], ["cost"], ["stats"]]) {
+          await cli([...argv, ...at]);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+        const check = await KeyvSaver.fromUrl(b.url, { namespace });
+        try {
+          // the expired thread reads as absent, but its keys are still there: only a writing command reclaims them
+          expect(await check.keyv.get("{gone}:idx")).toBeDefined();
+          expect(await check.keyv.get("{gone}:meta")).toBeDefined();
+          expect(await check.getTuple({ configurable: { thread_id: "gone" } })).toBeUndefined();
+        } finally {
+          await check.purgeExpired().catch(() => undefined);
+          await check.close();
+        }
+      });
+    },
+  );
+}
+
 describe("official LangGraph stores are recognised, read, and never written (issue 18.5)", () => {
   it("a SqliteSaver database: threads, history, show and diff read it; fork, prune and delete refuse; the file is unchanged", async () => {
     const file = join(dir, "official.db");
