@@ -18,7 +18,8 @@ export type GraphkeepErrorCode =
   | "DECOMPRESSION_LIMIT"
   | "STORE_NOT_FOUND"
   | "FOREIGN_STORE"
-  | "ARCHIVE_CORRUPT";
+  | "ARCHIVE_CORRUPT"
+  | "ACCESS_DENIED";
 
 /** Marks graphkeep errors across copies of this package (two versions installed side by side). */
 const BRAND = Symbol.for("graphkeep.error");
