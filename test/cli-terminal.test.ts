@@ -136,6 +136,8 @@ describe("graphkeep in a terminal (issue 18.7)", () => {
     const f = await cli(["fork", "t2", "--at", "2", "--to", "t2-what-if", "--store", store, "--json"]);
     expect(f.code, f.stderr).toBe(0);
     expect(f.json()).toMatchObject({ at: rows.find((r) => r.step === 2)?.checkpointId, checkpoints: 4 });
+    const forked = await cli(["history", "t2-what-if", "--store", store]);
+    expect(forked.stdout).toContain(`  forked from t2 at step 2 (${rows.find((r) => r.step === 2)?.checkpointId})\n`);
     const shared = rows[0]!.checkpointId.slice(0, 8);
     const amb = await cli(["show", "t2", "--store", store, "-c", shared]);
     expect(amb.code).toBe(1);

@@ -155,7 +155,16 @@ interface HistoryRow {
   children: number;
   next: string[];
   errors: TaskError[];
+  /** set on checkpoints `graphkeep fork` copied: the thread and checkpoint they were copied from */
+  forkedFrom?: { thread_id: string; checkpoint_id: string } | undefined;
 }
+
+const forkedFromOf = (t: CheckpointTuple) => {
+  const f = (t.metadata as { forked_from?: { thread_id?: unknown; checkpoint_id?: unknown } } | undefined)?.forked_from;
+  return typeof f?.thread_id === "string" && typeof f.checkpoint_id === "string"
+    ? { thread_id: f.thread_id, checkpoint_id: f.checkpoint_id }
+    : undefined;
+};
 
 /**
  * Orders a thread's checkpoints as a tree, newest first: the line leading to the newest checkpoint at depth 0, each
@@ -237,6 +246,7 @@ export async function historyCommand(
         children,
         next: nextOf(t).filter((n) => n !== "__start__"),
         errors: errorsOf(t),
+        ...(forkedFromOf(t) ? { forkedFrom: forkedFromOf(t) } : {}),
       };
     }),
   );
@@ -245,6 +255,14 @@ export async function historyCommand(
   const status = statusOf(head);
   const suffix = ` — ${all.length} checkpoint(s), newest first, status `;
   out.line(`${out.bold(out.fit(threadId, suffix.length + status.length))}${suffix}${out.status(status)}`);
+  // the newest copied checkpoint is the copy of fork's --at
+  const copied = all.find((t) => forkedFromOf(t) !== undefined);
+  const origin = copied ? forkedFromOf(copied) : undefined;
+  if (copied && origin) {
+    out.line(
+      out.fit(`  forked from ${origin.thread_id} at step ${meta(copied).step ?? "?"} (${origin.checkpoint_id})`),
+    );
+  }
   for (const e of describeErrors(errorsOf(head))) out.line(out.fit(`  failed in ${e}`));
   const next = nextOf(head).filter((n) => n !== "__start__");
   if (next.length > 0 && status !== "done") out.line(out.fit(`  next: ${next.join(", ")}`));
@@ -664,24 +682,14 @@ export async function costCommand(source: Source, threadId: string | undefined, 
 async function ledgerTotals(source: Source, threadIds: string[]): Promise<CostCounters | undefined> {
   if (source.saver === undefined || threadIds.length === 0) return undefined;
   const tracker = new CostTracker({ store: source.saver.keyv, writerId: "graphkeep-cli" });
-  const sum: CostCounters = {
-    usd: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    cacheReadTokens: 0,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
-    calls: 0,
-    unpricedCalls: 0,
-    cachedCalls: 0,
-    savedUsd: 0,
-  };
+  // every numeric counter the tracker reports, summed over the threads (byModel / byNode are left out)
+  const sum: Record<string, number> = {};
   for (const threadId of threadIds) {
     const t = await tracker.totals({ threadId }).catch(() => undefined);
     if (t === undefined) continue;
-    for (const k of Object.keys(sum) as Array<keyof CostCounters>) sum[k] += t[k] ?? 0;
+    for (const [k, v] of Object.entries(t)) if (typeof v === "number") sum[k] = (sum[k] ?? 0) + v;
   }
-  return sum.calls > 0 ? sum : undefined;
+  return (sum.calls ?? 0) > 0 ? (sum as unknown as CostCounters) : undefined;
 }
 
 export async function statsCommand(source: Source, out: Output): Promise<void> {
