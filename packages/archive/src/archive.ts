@@ -113,7 +113,7 @@ export async function archiveThreads(
     if (options.signal?.aborted) break;
     if (only && !only.has(threadId)) continue;
     report.threadsScanned++;
-    if (updatedAt >= cutoff) {
+    if (updatedAt > cutoff) {
       progress();
       continue;
     }

@@ -190,7 +190,7 @@ describe("archiveThreads and withArchive", () => {
     const archive = directoryArchive(mkdtempSync(join(tmpdir(), "graphkeep-archive-")));
     const thread = randomUUID();
     await build(saver).invoke({ log: [] }, cfg(thread));
-    await archiveThreads(saver, archive, { idleFor: 0, threadIds: [thread] });
+    expect((await archiveThreads(saver, archive, { idleFor: 0, threadIds: [thread] })).threadsArchived).toBe(1);
     // another writer (without withArchive) starts the thread again first
     await build(saver).invoke({ log: ["new"] }, cfg(thread));
     const hot = withArchive(saver, archive);
