@@ -220,7 +220,7 @@ async function parent(argv: string[]) {
       continue;
     }
     for (const policy of POLICIES) {
-      const id = `${runId}_${name.replace("-", "_")}_${policy.replace("-", "_")}`;
+      const id = `${runId}_${name.replace("-", "_")}_${policy.replace("-", "_")}`.toLowerCase();
       rows.push(await measure(name, policy, dir, id, trials));
     }
   }
