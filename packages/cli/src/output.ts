@@ -139,19 +139,25 @@ export class Output {
     const gap = 2;
     let cols = head.map((_, i) => i);
     const natural = (i: number) => Math.max(width(head[i] ?? ""), ...cells.map((r) => width(r[i] ?? "")));
-    const total = (c: number[], w: (i: number) => number) => c.reduce((a, i) => a + w(i), 0) + gap * (c.length - 1);
+    const widths = new Map(cols.map((i) => [i, natural(i)]));
+    const total = () => cols.reduce((a, i) => a + (widths.get(i) ?? 0), 0) + gap * (cols.length - 1);
+    /** cuts the widest shrinkable column, one character at a time, down to `floor` */
+    const shrink = (floor: number) => {
+      for (;;) {
+        if (total() <= max) return;
+        const open = (fit.shrink ?? []).filter((i) => cols.includes(i) && (widths.get(i) ?? 0) > floor);
+        if (open.length === 0) return;
+        const widest = open.reduce((a, b) => ((widths.get(b) ?? 0) > (widths.get(a) ?? 0) ? b : a));
+        widths.set(widest, (widths.get(widest) ?? 0) - 1);
+      }
+    };
+    // long ids are cut to 24 before any column goes, then columns go, then ids are cut further
+    shrink(24);
     for (const d of fit.drop ?? []) {
-      if (total(cols, natural) <= max) break;
+      if (total() <= max) break;
       cols = cols.filter((i) => i !== d);
     }
-    const widths = new Map(cols.map((i) => [i, natural(i)]));
-    const shrinkable = (fit.shrink ?? []).filter((i) => widths.has(i));
-    while (total(cols, (i) => widths.get(i) ?? 0) > max && shrinkable.length > 0) {
-      const widest = shrinkable.reduce((a, b) => ((widths.get(b) ?? 0) > (widths.get(a) ?? 0) ? b : a));
-      const w = widths.get(widest) ?? 0;
-      if (w <= 8) break;
-      widths.set(widest, w - 1);
-    }
+    shrink(8);
     const right = new Set(fit.right ?? []);
     const render = (r: string[], style: (s: string) => string = (s) => s) =>
       cols
@@ -165,16 +171,7 @@ export class Output {
         .join(" ".repeat(gap))
         .trimEnd();
     this.line(render(head, (s) => this.bold(s)));
-    this.line(
-      this.dim(
-        "─".repeat(
-          Math.min(
-            max,
-            total(cols, (i) => widths.get(i) ?? 0),
-          ),
-        ),
-      ),
-    );
+    this.line(this.dim("─".repeat(Math.min(max, total()))));
     for (const r of cells) this.line(render(r));
   }
 }
