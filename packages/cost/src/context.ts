@@ -15,6 +15,12 @@ export interface CallContext {
   maxTokens: number | undefined;
   /** Characters of the prompt (text parts), for the input estimate. */
   promptChars: number;
+  /** Completions the request asks for (`n`, `candidate_count`); 1 when unset. */
+  choices: number;
+  /** The call's abort signal, when it has one (LangChain passes it in the call options). */
+  signal: AbortSignal | undefined;
+  /** Set by `BudgetGuard` once it reserved the call: what the call is charged when it reports no usage or aborts. */
+  reservation?: { usd: number };
 }
 
 type Rec = Record<string, unknown>;
@@ -62,6 +68,7 @@ export function callContext(args: {
   return {
     callId: args.callId,
     runId: args.runId,
+    // LangGraph copies configurable.thread_id into callback metadata; LangChain gives callbacks no configurable
     threadId: str(metadata.thread_id),
     tenant: typeof tenant === "string" || typeof tenant === "number" ? String(tenant) : undefined,
     node: str(metadata.langgraph_node) ?? "",
@@ -79,5 +86,12 @@ export function callContext(args: {
       posInt(params.max_output_tokens) ??
       posInt(metadata.ls_max_tokens),
     promptChars,
+    choices: posInt(params.n) ?? posInt(params.candidate_count) ?? posInt(params.candidateCount) ?? 1,
+    signal: signalOf(args.extraParams?.options),
   };
+}
+
+function signalOf(options: unknown): AbortSignal | undefined {
+  const s = isRec(options) ? options.signal : undefined;
+  return typeof AbortSignal !== "undefined" && s instanceof AbortSignal ? s : undefined;
 }

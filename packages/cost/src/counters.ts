@@ -12,6 +12,8 @@ export const FIELDS = [
   "reasoningTokens",
   "calls",
   "unpricedCalls",
+  "unreportedCalls",
+  "estimatedUsd",
   "cachedCalls",
   "savedUsd",
 ] as const satisfies ReadonlyArray<keyof CostCounters>;
@@ -28,7 +30,9 @@ export function deltaOf(r: CostRecord): Flat {
     cacheWriteTokens: r.cacheWriteTokens,
     reasoningTokens: r.reasoningTokens,
     calls: 1,
-    unpricedCalls: r.priced ? 0 : 1,
+    unpricedCalls: r.priced || r.estimated ? 0 : 1,
+    unreportedCalls: r.estimated ? 1 : 0,
+    estimatedUsd: r.estimated ? r.usd : 0,
     cachedCalls: r.cached ? 1 : 0,
     savedUsd: r.savedUsd,
   };

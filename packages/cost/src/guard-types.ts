@@ -3,7 +3,10 @@ import type { CostTracker } from "./tracker.js";
 
 /** Spending limits in USD, over everything the tracker has recorded for the scope. */
 export interface BudgetLimits {
-  /** Limit per thread (`configurable.thread_id`). Calls outside a thread are not checked against it. */
+  /**
+   * Limit per thread: `metadata.thread_id` of the call, which LangGraph copies from `configurable.thread_id` inside a
+   * graph. A call without it is refused (`InvalidConfigError`) unless `unthreaded: "allow"`.
+   */
   thread?: number;
   /** Limit per tenant: `key` must be the tracker's `tenantKey`; a call without that metadata is refused. */
   tenant?: { key: string; usd: number };
@@ -15,9 +18,13 @@ export interface BudgetWarning {
   /** Thread id or tenant value. */
   key: string;
   limit: number;
-  /** USD spent plus held by in-flight calls, this call's maximum included. */
+  /** USD already spent in the scope (settled calls, as stored). */
   spent: number;
-  /** `spent / limit`. */
+  /** USD held by other calls of this process still in flight in the scope. */
+  reserved: number;
+  /** This call's maximum cost in USD, now reserved. */
+  requested: number;
+  /** `(spent + reserved + requested) / limit`. */
   ratio: number;
 }
 
@@ -50,4 +57,11 @@ export interface BudgetGuardOptions {
    * @default "refuse"
    */
   unpriced?: "refuse" | "allow";
+  /**
+   * What to do, when a thread limit is set, with a call whose callback metadata names no `thread_id` (a call made
+   * outside a graph: LangChain does not show `configurable` to callbacks): `"refuse"` throws `InvalidConfigError`,
+   * `"allow"` lets it through unchecked by the thread limit (warned once, `GRAPHKEEP_COST_UNTHREADED`).
+   * @default "refuse"
+   */
+  unthreaded?: "refuse" | "allow";
 }

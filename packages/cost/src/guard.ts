@@ -7,8 +7,9 @@ import type { CallContext } from "./context.js";
 import { BudgetExceededError, type BudgetScope, UnpricedModelError } from "./errors.js";
 import type { BudgetGuardOptions, BudgetLimits, BudgetWarning } from "./guard-types.js";
 import { Mutex, Signal } from "./mutex.js";
-import { CostTracker } from "./tracker.js";
-import { safeHook } from "./warn.js";
+import { quietly } from "./quiet.js";
+import { CostTracker, wasCharged } from "./tracker.js";
+import { safeHook, warnOnce } from "./warn.js";
 
 type Rec = Record<string, unknown>;
 interface Check {
@@ -24,7 +25,13 @@ const EPSILON = 1e-12;
  * dropped after this long, and a refused call waits at most this long for in-flight calls to settle.
  */
 const STALE_MS = 120_000;
-const DEFAULTS = { warnAt: 0.8, defaultMaxTokens: 4096, charsPerToken: 4, unpriced: "refuse" as const };
+const DEFAULTS = {
+  warnAt: 0.8,
+  defaultMaxTokens: 4096,
+  charsPerToken: 4,
+  unpriced: "refuse" as const,
+  unthreaded: "refuse" as const,
+};
 
 /**
  * A callback handler that refuses a model call before its request is sent when the call could push a thread's or
@@ -50,8 +57,12 @@ export class BudgetGuard extends BaseCallbackHandler {
   readonly #settled = new Signal();
   /** USD held per scope id (`thread:<id>`, `tenant:<v>`) by calls in flight. */
   readonly #held = new Map<string, number>();
-  readonly #reservations = new Map<string, { usd: number; ids: string[]; parent: string | undefined; at: number }>();
+  readonly #reservations = new Map<
+    string,
+    { usd: number; ids: string[]; parent: string | undefined; at: number; ctx: CallContext }
+  >();
   readonly #warned = new Set<string>();
+  readonly #notices = new Set<string>();
 
   constructor(options: BudgetGuardOptions) {
     super();
@@ -75,6 +86,11 @@ export class BudgetGuard extends BaseCallbackHandler {
     if (o.unpriced !== "refuse" && o.unpriced !== "allow") {
       throw new InvalidArgumentError(`BudgetGuard: unpriced must be "refuse" or "allow"; got ${String(o.unpriced)}`);
     }
+    if (o.unthreaded !== "refuse" && o.unthreaded !== "allow") {
+      throw new InvalidArgumentError(
+        `BudgetGuard: unthreaded must be "refuse" or "allow"; got ${String(o.unthreaded)}`,
+      );
+    }
     if (o.onWarn !== undefined && typeof o.onWarn !== "function") {
       throw new InvalidArgumentError("BudgetGuard: onWarn must be a function");
     }
@@ -85,6 +101,7 @@ export class BudgetGuard extends BaseCallbackHandler {
       defaultMaxTokens: o.defaultMaxTokens,
       charsPerToken: o.charsPerToken,
       unpriced: o.unpriced,
+      unthreaded: o.unthreaded,
     };
     this.#limits = this.#validLimits(o.limits);
   }
@@ -121,7 +138,9 @@ export class BudgetGuard extends BaseCallbackHandler {
     _tags?: string[],
     metadata?: Rec,
   ) {
-    await this.#admit(this.#tracker._start(llm, messages, runId, parentRunId, extraParams, metadata), parentRunId);
+    await quietly(() =>
+      this.#admit(this.#tracker._start(llm, messages, runId, parentRunId, extraParams, metadata), parentRunId),
+    );
   }
 
   override async handleLLMStart(
@@ -133,7 +152,9 @@ export class BudgetGuard extends BaseCallbackHandler {
     _tags?: string[],
     metadata?: Rec,
   ) {
-    await this.#admit(this.#tracker._start(llm, prompts, runId, parentRunId, extraParams, metadata), parentRunId);
+    await quietly(() =>
+      this.#admit(this.#tracker._start(llm, prompts, runId, parentRunId, extraParams, metadata), parentRunId),
+    );
   }
 
   override async handleLLMEnd(output: LLMResult, runId: string, _p?: string, _t?: string[], extraParams?: Rec) {
@@ -144,11 +165,17 @@ export class BudgetGuard extends BaseCallbackHandler {
     }
   }
 
-  override async handleLLMError(_err: unknown, runId: string) {
-    await this.#release(runId);
+  override async handleLLMError(err: unknown, runId: string) {
+    const r = this.#reservations.get(runId);
+    try {
+      // an aborted or broken-off call may have been billed: charge its reservation before letting it go
+      if (r && wasCharged(err, r.ctx)) await this.#tracker._charge(r.ctx);
+    } finally {
+      await this.#release(runId);
+    }
   }
 
-  // A model stream abandoned with `break` reports neither end nor error: its reservation is released when the
+  // A model stream abandoned with `break` reports neither end nor error: it is charged its reservation when the
   // run that made the call (a graph node, a chain) ends.
   override async handleChainEnd(_outputs: unknown, runId: string) {
     await this.#releaseChildren(runId);
@@ -159,7 +186,14 @@ export class BudgetGuard extends BaseCallbackHandler {
   }
 
   async #releaseChildren(parentRunId: string): Promise<void> {
-    for (const [callId, r] of this.#reservations) if (r.parent === parentRunId) await this.#release(callId);
+    for (const [callId, r] of this.#reservations) {
+      if (r.parent !== parentRunId) continue;
+      try {
+        await this.#tracker._charge(r.ctx);
+      } finally {
+        await this.#release(callId);
+      }
+    }
   }
 
   #checks(ctx: CallContext): Check[] {
@@ -167,6 +201,17 @@ export class BudgetGuard extends BaseCallbackHandler {
     const { thread, tenant } = this.#limits;
     if (thread !== undefined && ctx.threadId !== undefined) {
       checks.push({ scope: "thread", key: ctx.threadId, limit: thread });
+    } else if (thread !== undefined && this.#opts.unthreaded === "refuse") {
+      throw new InvalidConfigError(
+        'BudgetGuard: this model call names no thread in its callback metadata, so the thread budget cannot be checked. Inside a LangGraph node pass the node\'s config to the model; outside a graph LangChain does not show configurable.thread_id to callbacks, so pass metadata: { thread_id } as well (or unthreaded: "allow" to let calls without a thread through)',
+      );
+    } else if (thread !== undefined) {
+      warnOnce(
+        this.#notices,
+        "unthreaded",
+        "GRAPHKEEP_COST_UNTHREADED",
+        'BudgetGuard: a model call without metadata.thread_id was let through unchecked by the thread limit (unthreaded: "allow")',
+      );
     }
     if (tenant !== undefined) {
       if (ctx.tenant === undefined) {
@@ -182,18 +227,25 @@ export class BudgetGuard extends BaseCallbackHandler {
   async #admit(ctx: CallContext, parent: string | undefined): Promise<void> {
     const checks = this.#checks(ctx);
     if (checks.length === 0) return;
+    // the prompt is billed once, each of the `n` completions up to max tokens
     const estimate = {
       inputTokens: Math.ceil(ctx.promptChars / this.#opts.charsPerToken),
-      outputTokens: ctx.maxTokens ?? this.#opts.defaultMaxTokens,
+      outputTokens: (ctx.maxTokens ?? this.#opts.defaultMaxTokens) * ctx.choices,
     };
     const price = this.#tracker.prices.cost(ctx.model, estimate, ctx.provider);
     if (!price.priced) {
-      if (this.#opts.unpriced === "allow") return;
-      throw new UnpricedModelError(ctx.model);
+      if (this.#opts.unpriced === "refuse") throw new UnpricedModelError(ctx.model);
+      warnOnce(
+        this.#notices,
+        `unpriced:${ctx.model}`,
+        "GRAPHKEEP_COST_UNPRICED_ALLOWED",
+        `BudgetGuard: model "${ctx.model}" has no price; its calls pass unbounded (unpriced: "allow") and count as unpricedCalls`,
+      );
+      return;
     }
     const giveUpAt = Date.now() + STALE_MS;
     for (;;) {
-      const verdict = await this.#mutex.run(() => this.#tryReserve(ctx.callId, parent, checks, price.usd));
+      const verdict = await this.#mutex.run(() => this.#tryReserve(ctx, parent, checks, price.usd));
       if (verdict.ok) return;
       const wait = giveUpAt - Date.now();
       if (!verdict.next || wait <= 0) throw verdict.error;
@@ -204,8 +256,8 @@ export class BudgetGuard extends BaseCallbackHandler {
   }
 
   /** Runs under the mutex: reads spend, and reserves `usd` in every scope or in none. */
-  async #tryReserve(callId: string, parent: string | undefined, checks: Check[], usd: number): Promise<Verdict> {
-    this.#dropStale();
+  async #tryReserve(ctx: CallContext, parent: string | undefined, checks: Check[], usd: number): Promise<Verdict> {
+    await this.#dropStale();
     const spent = await Promise.all(
       checks.map((c) => this.#tracker.totals(c.scope === "thread" ? { threadId: c.key } : { tenant: c.key })),
     );
@@ -219,12 +271,13 @@ export class BudgetGuard extends BaseCallbackHandler {
       }
       const projected = s + held + usd;
       if (c.limit > 0 && projected >= this.#opts.warnAt * c.limit) {
-        warnings.push({ scope: c.scope, key: c.key, limit: c.limit, spent: projected, ratio: projected / c.limit });
+        warnings.push({ ...c, spent: s, reserved: held, requested: usd, ratio: projected / c.limit });
       }
     }
     const ids = checks.map((c) => `${c.scope}:${c.key}`);
     for (const id of ids) this.#held.set(id, (this.#held.get(id) ?? 0) + usd);
-    this.#reservations.set(callId, { usd, ids, parent, at: Date.now() });
+    ctx.reservation = { usd };
+    this.#reservations.set(ctx.callId, { usd, ids, parent, at: Date.now(), ctx });
     for (const w of warnings) this.#warn(w);
     return { ok: true };
   }
@@ -248,11 +301,15 @@ export class BudgetGuard extends BaseCallbackHandler {
     return true;
   }
 
-  /** Drops reservations of calls that never reported an end; runs under the mutex. */
-  #dropStale(): void {
+  /** Charges and drops reservations of calls that never reported an end; runs under the mutex. */
+  async #dropStale(): Promise<void> {
     const cutoff = Date.now() - STALE_MS;
     let dropped = false;
-    for (const [callId, r] of this.#reservations) if (r.at < cutoff) dropped = this.#unhold(callId) || dropped;
+    for (const [callId, r] of this.#reservations) {
+      if (r.at >= cutoff) continue;
+      await this.#tracker._charge(r.ctx);
+      dropped = this.#unhold(callId) || dropped;
+    }
     if (dropped) this.#settled.fire();
   }
 

@@ -132,8 +132,7 @@ export class PriceTable {
   }
 
   #override(model: string): { price: ModelPrice; family: string } | undefined {
-    const bare = model.replace(/^[a-z_-]+[:/]/i, "");
-    for (const id of [model, bare]) {
+    for (const { id } of unprefixed(model)) {
       const exact = this.#overrides.get(id);
       if (exact) return { price: exact, family: id };
       for (const re of DATE_SUFFIXES) {
@@ -146,6 +145,23 @@ export class PriceTable {
   }
 }
 
+/**
+ * The model id, then the id without each provider prefix in turn (`openrouter/openai/gpt-4o-mini` →
+ * `openai/gpt-4o-mini` → `gpt-4o-mini`; `openai:gpt-4o-mini` → `gpt-4o-mini`), as LiteLLM, OpenRouter and
+ * `initChatModel` write them, each with the prefix just removed as a provider hint.
+ */
+function unprefixed(model: string): Array<{ id: string; prefix: string | undefined }> {
+  const out: Array<{ id: string; prefix: string | undefined }> = [{ id: model, prefix: undefined }];
+  let id = model;
+  for (let i = 0; i < 4; i++) {
+    const m = /^([^/]+)\/(.+)$/.exec(id) ?? /^([a-z][a-z0-9_-]*):([^:].*)$/i.exec(id);
+    if (!m?.[1] || !m[2]) break;
+    id = m[2];
+    out.push({ id, prefix: m[1].toLowerCase() });
+  }
+  return out;
+}
+
 function dataset(model: string, u: TokenUsage, provider?: string): { usd: number; family: string } | undefined {
   const usage = {
     input_tokens: u.inputTokens,
@@ -153,14 +169,21 @@ function dataset(model: string, u: TokenUsage, provider?: string): { usd: number
     cache_read_tokens: u.cacheReadTokens,
     cache_write_tokens: u.cacheWriteTokens,
   };
-  const providerId = provider === undefined ? undefined : (PROVIDERS[provider] ?? provider);
-  try {
-    const r =
-      (providerId !== undefined ? calcPrice(usage, model, { providerId }) : null) ?? calcPrice(usage, model, {});
-    return r ? { usd: r.total_price, family: r.model.id } : undefined;
-  } catch {
-    return undefined;
+  const providerOf = (p: string | undefined) => (p === undefined ? undefined : (PROVIDERS[p] ?? p));
+  for (const [i, { id, prefix }] of unprefixed(model).entries()) {
+    // the prefix names the provider when there is one (`anthropic/claude-…`), else LangChain's `ls_provider`
+    const hints = [...new Set([providerOf(prefix), providerOf(provider)])].filter((p) => p !== undefined);
+    for (const providerId of [...hints, undefined]) {
+      try {
+        const r = calcPrice(usage, id, providerId === undefined ? {} : { providerId });
+        // a prefixed id is grouped under the bare family (`openrouter/openai/gpt-4o-mini` under `gpt-4o-mini`)
+        if (r) return { usd: r.total_price, family: i > 0 ? (r.model.id.split("/").pop() ?? id) : r.model.id };
+      } catch {
+        // an unknown provider id: try the next hint
+      }
+    }
   }
+  return undefined;
 }
 
 function normalize(u: Partial<TokenUsage>): TokenUsage {

@@ -9,8 +9,8 @@ import { type CallContext, callContext } from "./context.js";
 import { deltaOf, toTotals } from "./counters.js";
 import { type Atomicity, createLedger, type Ledger } from "./ledger.js";
 import { prices as defaultPrices, type PriceTable } from "./prices.js";
-import type { CostRecord, CostTotals, CostTrackerOptions, TotalsQuery } from "./types.js";
-import { fromUsageMetadata, readUsage } from "./usage.js";
+import type { CostRecord, CostTotals, CostTrackerOptions, TokenUsage, TotalsQuery } from "./types.js";
+import { readUsage } from "./usage.js";
 import { safeHook, warnOnce } from "./warn.js";
 
 type Rec = Record<string, unknown>;
@@ -171,8 +171,33 @@ export class CostTracker extends BaseCallbackHandler {
     await this._end(output, runId, extraParams);
   }
 
-  override async handleLLMError(_err: unknown, runId: string) {
-    this.#calls.delete(runId);
+  override async handleLLMError(err: unknown, runId: string) {
+    const ctx = this.#calls.get(runId);
+    if (ctx?.reservation && wasCharged(err, ctx)) await this._charge(ctx);
+    else this.#calls.delete(runId);
+  }
+
+  /**
+   * @internal charges a call its `BudgetGuard` reservation when it reported no usage: aborted, broken off, or never
+   * ended. Once per call, like `_end` (whichever comes first wins); resolves when stored.
+   */
+  _charge(ctx: CallContext): Promise<CostRecord | undefined> {
+    let done = this.#ends.get(ctx.callId);
+    if (!done) {
+      this.#calls.delete(ctx.callId);
+      done = this.#store(ctx, {
+        usage: undefined,
+        model: ctx.model,
+        family: this.prices.cost(ctx.model, {}, ctx.provider).family,
+        priced: false,
+        usd: ctx.reservation?.usd ?? 0,
+        estimated: ctx.reservation !== undefined,
+        cached: false,
+        savedUsd: 0,
+      });
+      this.#remember(this.#ends, ctx.callId, done);
+    }
+    return done;
   }
 
   /** @internal prices and stores a call once, however many handlers report its end; resolves when stored. */
@@ -191,8 +216,8 @@ export class CostTracker extends BaseCallbackHandler {
     if (!ctx) return undefined;
     const read = readUsage(output, extraParams);
     const model = read.model ?? ctx.model;
-    const usage = read.usage ?? fromUsageMetadata({ input_tokens: 0, output_tokens: 0 });
     let priced = true;
+    let estimated = false;
     let usd = 0;
     let savedUsd = 0;
     let family = model;
@@ -202,11 +227,19 @@ export class CostTracker extends BaseCallbackHandler {
       else if (!read.savedUsage) family = this.prices.cost(model, {}, ctx.provider).family;
     } else if (read.usage === undefined) {
       priced = false;
+      family = this.prices.cost(model, {}, ctx.provider).family;
+      if (ctx.reservation) {
+        // the guard's reservation bounds what the call can have cost: charge it, so the budget still applies
+        estimated = true;
+        usd = ctx.reservation.usd;
+      }
       warnOnce(
         this.#warned,
         `nousage:${model}`,
         "GRAPHKEEP_COST_NO_USAGE",
-        `CostTracker: a response of model "${model}" carries no token usage; counted as an unpriced call (for streaming, enable usage reporting, e.g. ChatOpenAI streamUsage)`,
+        `CostTracker: a response of model "${model}" carries no token usage; ${
+          estimated ? "charged its BudgetGuard reservation (counted in unreportedCalls)" : "counted as an unpriced call"
+        } (for streaming, enable usage reporting, e.g. ChatOpenAI streamUsage)`,
       );
     } else {
       const price = this.prices.cost(model, read.usage, ctx.provider);
@@ -220,20 +253,35 @@ export class CostTracker extends BaseCallbackHandler {
         );
       }
     }
+    return this.#store(ctx, {
+      usage: read.usage,
+      model,
+      family,
+      priced,
+      usd,
+      estimated,
+      cached: read.cached,
+      savedUsd,
+    });
+  }
+
+  /** Adds one call to the totals of its run, thread and tenant, then tells the listeners and `onCost`. */
+  async #store(
+    ctx: CallContext,
+    r: Pick<CostRecord, "model" | "family" | "priced" | "usd" | "estimated" | "cached" | "savedUsd"> & {
+      usage: TokenUsage | undefined;
+    },
+  ): Promise<CostRecord> {
+    const { usage, ...rest } = r;
     const record: CostRecord = {
       ...(usage ?? { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }),
-      callId,
+      callId: ctx.callId,
       runId: ctx.runId,
       threadId: ctx.threadId,
       tenant: ctx.tenant,
       node: ctx.node,
       step: ctx.step,
-      model,
-      family,
-      priced,
-      usd,
-      cached: read.cached,
-      savedUsd,
+      ...rest,
     };
     const scopes = [`run:${ctx.runId}`];
     if (ctx.threadId !== undefined) scopes.push(`thread:${ctx.threadId}`);
@@ -271,6 +319,19 @@ export class CostTracker extends BaseCallbackHandler {
     }
     map.set(key, value);
   }
+}
+
+/**
+ * Whether a failed call may have been billed: it was aborted, timed out or broke off mid-response. A provider error
+ * response (an HTTP status) or a connection that was never made produced no completion, so it is not charged.
+ */
+export function wasCharged(err: unknown, ctx: CallContext): boolean {
+  if (ctx.signal?.aborted) return true;
+  const e = (typeof err === "object" && err !== null ? err : {}) as Record<string, unknown>;
+  if (typeof e.status === "number" && e.status >= 400) return false;
+  const cause = (typeof e.cause === "object" && e.cause !== null ? e.cause : {}) as Record<string, unknown>;
+  const code = String(e.code ?? cause.code ?? "");
+  return !["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"].includes(code);
 }
 
 function scopeOf(query: TotalsQuery): string {

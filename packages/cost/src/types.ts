@@ -3,7 +3,7 @@ import type { PriceTable } from "./prices.js";
 
 /** Token and money counters of one aggregate (a scope, or one model or node inside it). */
 export interface CostCounters {
-  /** USD spent (priced calls only; cache hits cost 0). */
+  /** USD spent: priced calls, plus the reservation charged to calls that reported no usage (see `estimatedUsd`); cache hits cost 0. */
   usd: number;
   /** Input (prompt) tokens, cache reads and writes included. */
   inputTokens: number;
@@ -17,8 +17,15 @@ export interface CostCounters {
   reasoningTokens: number;
   /** Model calls that ended (priced or not, cache hits included). */
   calls: number;
-  /** Calls whose cost is unknown: unknown model or no usage in the response. Not in `usd`. */
+  /** Calls whose cost is unknown and not in `usd`: unknown model, or no usage and no `BudgetGuard` reservation. */
   unpricedCalls: number;
+  /**
+   * Calls that reported no usage (`streamUsage: false`, an aborted request, a stream broken off) and were charged
+   * their `BudgetGuard` reservation instead, so the limit still applies. Their charge is in `usd` and `estimatedUsd`.
+   */
+  unreportedCalls: number;
+  /** The part of `usd` that is reservations charged to `unreportedCalls` (an upper bound, not a measured cost). */
+  estimatedUsd: number;
   /** Calls answered from a cache (`@graphkeep/llm-cache` or LangChain's `cache`). */
   cachedCalls: number;
   /** USD a cache hit avoided (what the cached answer cost when it was first made). */
@@ -61,8 +68,14 @@ export interface CostRecord extends TokenUsage {
   model: string;
   /** The price table's family id for `model`, or `model` itself when unpriced. */
   family: string;
-  /** False when the cost is unknown (unknown model, or no usage in the response): `usd` is 0 and not trusted. */
+  /** False when the cost was not computed from reported usage (unknown model, no usage, an aborted call). */
   priced: boolean;
+  /**
+   * True when the call reported no usage (or aborted, or its stream was broken off) and was charged its
+   * `BudgetGuard` reservation: `usd` is that reservation and the token counts are 0 (unknown).
+   */
+  estimated: boolean;
+  /** USD of the call: 0 when unpriced, the reservation when `estimated`. */
   usd: number;
   /** True for a cache hit: `usd` is 0 and `savedUsd` what the hit avoided. */
   cached: boolean;

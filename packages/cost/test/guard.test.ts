@@ -53,10 +53,11 @@ describe("BudgetGuard", () => {
     return { graph, runs };
   }
 
-  it("a model stream abandoned with break inside a node releases its reservation when the node ends", async () => {
+  it("a model stream abandoned with break inside a node is charged its reservation when the node ends", async () => {
     const tracker = new CostTracker({ store });
-    // $0.01 limit; one call reserves ≈ $0.006 (maxTokens 600 at $10/M): two at once would not fit
-    const guard = new BudgetGuard({ tracker, limits: { thread: 0.01 } });
+    // $0.015 limit; one call reserves ≈ $0.006 (maxTokens 600 at $10/M): the broken-off stream is charged that,
+    // the next call still fits
+    const guard = new BudgetGuard({ tracker, limits: { thread: 0.015 } });
     const model = chat(fake, { maxTokens: 600 });
     const graph = new StateGraph(State)
       .addNode("peek", async (_s, c) => {
@@ -73,6 +74,11 @@ describe("BudgetGuard", () => {
     const out = await graph.invoke({}, config);
     expect(out.items).toEqual(["ok"]);
     expect(guard.reserved({ threadId: config.configurable.thread_id })).toBe(0);
+    const t = await tracker.totals({ threadId: config.configurable.thread_id });
+    const reservation = (600 * 10 + Math.ceil("long answer".length / 4) * 2.5) / 1e6;
+    expect(t).toMatchObject({ calls: 2, unreportedCalls: 1, unpricedCalls: 0 });
+    expect(t.estimatedUsd).toBeCloseTo(reservation, 12);
+    expect(t.usd).toBeCloseTo(reservation + gpt4oCost(10, 0, 5), 12);
   });
 
   it("with $0.01 and 10 parallel Send tasks of $0.004, at most 2 requests are sent; raising the budget resumes without re-running completed work", async () => {
