@@ -92,7 +92,7 @@ function pickNamespace(
       : `threads are in namespace ${some(elsewhere.map((n) => `"${n}"`))} of ${where}: pass ${some(elsewhere.map(flag), 3)}`;
   if (asked !== undefined || found.length === 0 || found.includes(DEFAULT_NAMESPACE)) return { namespace, hint };
   if (found.length === 1) {
-    mode.notice(`reading namespace "${found[0]}" of ${where} (the only one holding threads)`);
+    mode.notice(`reading namespace "${found[0]}" of ${where} (the only one graphkeep has written to)`);
     return { namespace: found[0] as string, hint: undefined };
   }
   throw new StoreNotFoundError(`no threads in namespace "${DEFAULT_NAMESPACE}"; ${hint}`);
