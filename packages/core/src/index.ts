@@ -5,6 +5,7 @@ export {
   type SerdeBinding,
   type SerdeBindingKind,
 } from "./binding.js";
+export { type Duration, parseDuration, warnOnce } from "./duration.js";
 export {
   AdapterNotInstalledError,
   CheckpointCorruptError,

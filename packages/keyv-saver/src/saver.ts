@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "@graphkeep/core";
+import { InvalidArgumentError, parseDuration } from "@graphkeep/core";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   BaseCheckpointSaver,
@@ -25,7 +25,7 @@ import { Store, type StoreOperationCounts } from "./store.js";
 import type { FencingGuard, KeyvSaverOptions, KeyvSaverUrlOptions, SaverStats, ThreadInfo } from "./types.js";
 import { deleteThreadLocked, purgeIfExpired, WritePath } from "./write-path.js";
 
-const DEFAULTS = { operationTimeout: 5000 } as const;
+const DEFAULTS = { operationTimeoutMs: 5000 } as const;
 const DELTA_DEFAULTS = { snapshotEvery: 64, cacheBytes: 64 * 1024 * 1024 } as const;
 
 /**
@@ -49,21 +49,24 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
 
   /**
    * @param keyv A Keyv instance over any store. Give it its own namespace if it also holds other data.
-   * @param options `ttl`, `serde`, `operationTimeout`, `delta`, `fencing`.
+   * @param options `ttl`, `serde`, `operationTimeoutMs`, `delta`, `fencing`.
    * @throws {InvalidArgumentError} when `keyv` is not a Keyv instance or an option is out of range.
    */
   constructor(keyv: Keyv, options: KeyvSaverOptions = {}) {
     super(options.serde);
-    const opts = { ...DEFAULTS, ...options };
+    const { operationTimeout: legacyTimeout, ...given } = options;
+    const opts = {
+      ...DEFAULTS,
+      ...(legacyTimeout === undefined ? {} : { operationTimeoutMs: legacyTimeout }),
+      ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
+    } as KeyvSaverOptions & typeof DEFAULTS;
     if (keyv === null || typeof keyv !== "object" || typeof (keyv as Keyv).getMany !== "function") {
       throw new InvalidArgumentError("KeyvSaver: the first argument must be a Keyv instance, e.g. new Keyv()");
     }
-    if (!(Number.isFinite(opts.operationTimeout) && opts.operationTimeout > 0)) {
-      throw new InvalidArgumentError("KeyvSaver: operationTimeout must be a positive number of milliseconds");
+    if (!(Number.isFinite(opts.operationTimeoutMs) && opts.operationTimeoutMs > 0)) {
+      throw new InvalidArgumentError("KeyvSaver: operationTimeoutMs must be a positive number of milliseconds");
     }
-    if (opts.ttl !== undefined && !(Number.isFinite(opts.ttl) && opts.ttl > 0)) {
-      throw new InvalidArgumentError("KeyvSaver: ttl must be a positive number of milliseconds (or undefined)");
-    }
+    const ttlMs = opts.ttl === undefined ? undefined : parseDuration(opts.ttl, "KeyvSaver: ttl");
     const delta = opts.delta === false ? undefined : { ...DELTA_DEFAULTS, ...(opts.delta ?? {}) };
     if (delta && !(Number.isInteger(delta.snapshotEvery) && delta.snapshotEvery >= 1 && delta.snapshotEvery <= 1024)) {
       // a read rebuilds up to snapshotEvery links: more would make reads slow without saving much space
@@ -78,13 +81,13 @@ export class KeyvSaver extends BaseCheckpointSaver<number> {
     ) {
       throw new InvalidArgumentError("KeyvSaver: fencing must have an assertCurrent method (e.g. a lease store)");
     }
-    this.#store = new Store(keyv, opts.operationTimeout);
+    this.#store = new Store(keyv, opts.operationTimeoutMs);
     const state = new SaverState({
       store: this.#store,
       // shard keys get a lock table of their own: a thread id shaped like a shard key must never share its lock
       registry: new Registry(this.#store, new KeyedLock()),
       cache: delta && delta.cacheBytes > 0 ? new DeltaCache(delta.cacheBytes) : undefined,
-      ttl: opts.ttl,
+      ttl: ttlMs,
       snapshotEvery: delta?.snapshotEvery ?? 1,
       fencing: opts.fencing,
       serde: this.serde,

@@ -82,7 +82,7 @@ export class Store {
         () =>
           new StoreUnavailableError(
             op,
-            `KeyvSaver: the store did not answer ${op} within ${this.#timeout} ms; check the connection (operationTimeout option)`,
+            `KeyvSaver: the store did not answer ${op} within ${this.#timeout} ms; check the connection (operationTimeoutMs option)`,
             { cause: this.#lastError },
           ),
       );

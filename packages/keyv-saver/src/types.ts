@@ -1,3 +1,4 @@
+import type { Duration } from "@graphkeep/core";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
 import type { StoredBlob } from "./codec.js";
@@ -26,11 +27,12 @@ export interface KeyvSaverOptions {
    */
   fencing?: FencingGuard | undefined;
   /**
-   * Idle lifetime of a thread in milliseconds: a thread not written for `ttl` ms reads as absent and is deleted
-   * the next time it is read or by `purgeExpired()`. Every `put` extends it.
+   * Idle lifetime of a thread: milliseconds or a duration string (`"30d"`, `"12h"`). A thread not written for
+   * that long reads as absent and is deleted the next time it is read or by `purgeExpired()`. Every `put`
+   * extends it.
    * @default undefined (threads never expire)
    */
-  ttl?: number | undefined;
+  ttl?: Duration | undefined;
   /**
    * Serializer for checkpoints, metadata, channel values and writes (any LangGraph `SerializerProtocol`, such as
    * the compressing/encrypting serde of `@graphkeep/serde`).
@@ -42,6 +44,8 @@ export interface KeyvSaverOptions {
    * (a Redis client that lost its server keeps reconnecting and never answers).
    * @default 5000
    */
+  operationTimeoutMs?: number | undefined;
+  /** @deprecated since 0.2: use `operationTimeoutMs` (same meaning; removed in 0.3). */
   operationTimeout?: number | undefined;
   /**
    * Delta encoding of channel values: a new version that extends or edits the previous one (appended

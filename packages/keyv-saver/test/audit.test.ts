@@ -242,7 +242,7 @@ describe.skipIf(!!redis.skip)("an adapter without getMany", () => {
       disconnect: () => real.disconnect(),
     };
     const saver = new KeyvSaver(new Keyv({ store: adapter as never, namespace: freshNamespace() }), {
-      operationTimeout: 1500,
+      operationTimeoutMs: 1500,
     });
     try {
       const id = await put(saver, "t", { a: 1 });

@@ -260,7 +260,7 @@ describe("KeyvSaver.fromUrl cluster form", () => {
 
   it("fails with StoreUnavailableError within operationTimeout when no node answers", async () => {
     const started = Date.now();
-    const err = await KeyvSaver.fromUrl("redis+cluster://127.0.0.1:1", { operationTimeout: 1500 }).catch(
+    const err = await KeyvSaver.fromUrl("redis+cluster://127.0.0.1:1", { operationTimeoutMs: 1500 }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(StoreUnavailableError);

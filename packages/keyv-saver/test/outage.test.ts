@@ -30,7 +30,7 @@ for (const backend of servers) {
       await proxy.start();
       saver = await KeyvSaver.fromUrl(proxy.url(backend.url), {
         namespace: `outage_${randomUUID().slice(0, 8)}`,
-        operationTimeout: 1500,
+        operationTimeoutMs: 1500,
       });
     });
 
@@ -111,7 +111,7 @@ for (const backend of servers) {
       });
     }
 
-    it("rejects reads of an unreachable store within operationTimeout", async () => {
+    it("rejects reads of an unreachable store within operationTimeoutMs", async () => {
       await proxy.stop();
       const started = Date.now();
       const err = await saver.getTuple({ configurable: { thread_id: "x" } }).then(

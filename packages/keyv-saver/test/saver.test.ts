@@ -239,8 +239,24 @@ describe("KeyvSaver input checks", () => {
   it("rejects a first argument that is not a Keyv and bad options", () => {
     // biome-ignore lint/suspicious/noExplicitAny: deliberately malformed input
     expect(() => new KeyvSaver({} as any)).toThrow(InvalidArgumentError);
+    expect(() => new KeyvSaver(backends[0]!.keyv(), { operationTimeoutMs: -1 })).toThrow(InvalidArgumentError);
     expect(() => new KeyvSaver(backends[0]!.keyv(), { operationTimeout: -1 })).toThrow(InvalidArgumentError);
     expect(() => new KeyvSaver(backends[0]!.keyv(), { ttl: 0 })).toThrow(InvalidArgumentError);
+    expect(() => new KeyvSaver(backends[0]!.keyv(), { ttl: "7 fortnights" })).toThrow(/ttl must be/);
+  });
+
+  it("takes ttl as milliseconds or a duration string, and the deprecated operationTimeout as operationTimeoutMs", async () => {
+    const saver = new KeyvSaver(backends[0]!.keyv(), { ttl: "1s", operationTimeout: 2000 });
+    const cp = { ...emptyCheckpoint(), id: uuid6(-1) };
+    await saver.put(
+      { configurable: { thread_id: "ttl", checkpoint_ns: "" } },
+      cp,
+      { source: "input", step: -1, parents: {} },
+      {},
+    );
+    expect(await saver.getTuple({ configurable: { thread_id: "ttl" } })).toBeDefined();
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await saver.getTuple({ configurable: { thread_id: "ttl" } })).toBeUndefined();
   });
 
   it("a value that cannot be deserialized fails with CheckpointCorruptError naming thread, checkpoint and key, and stays as it was", async () => {

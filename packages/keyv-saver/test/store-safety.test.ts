@@ -233,7 +233,7 @@ describe.skipIf(!!postgres.skip)("a store write that times out and lands later",
     await proxy.start();
     const saver = await KeyvSaver.fromUrl(proxy.url(postgres.url), {
       namespace: freshNamespace(),
-      operationTimeout: 200,
+      operationTimeoutMs: 200,
     });
     try {
       const thread = `late-${randomUUID()}`;

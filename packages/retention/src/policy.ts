@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "@graphkeep/core";
+import { parseDuration as coreParseDuration, InvalidArgumentError } from "@graphkeep/core";
 
 /** What a retention policy keeps. */
 export interface RetentionPolicyOptions {
@@ -39,19 +39,13 @@ export interface RetentionPolicy {
 }
 
 const DEFAULTS = { keepFinal: false, keepInterrupted: true, keepForkPoints: true } as const;
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
-/** Parses `"7d"`, `"12h"`, `"15m"`, `"90s"`, `"500ms"`, `"2w"` or a number of milliseconds. */
+/**
+ * Milliseconds of a duration (core's `parseDuration`: a positive number of ms or `"7d"`, `"12h"`, `"15m"`…).
+ * @throws {InvalidArgumentError} for anything else.
+ */
 export function parseDuration(value: number | string): number {
-  if (typeof value === "number") {
-    if (Number.isFinite(value) && value > 0) return value;
-  } else {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/.exec(value);
-    if (m) return Number(m[1]) * UNITS[m[2]!]!;
-  }
-  throw new InvalidArgumentError(
-    `retention: maxAge must be a positive number of milliseconds or a duration like "7d", "12h", "15m", got ${JSON.stringify(value)}`,
-  );
+  return coreParseDuration(value, "retention: maxAge");
 }
 
 /**
