@@ -7,7 +7,7 @@ import { KeyvSaver } from "@graphkeep/keyv-saver";
 import { compressed, encrypted } from "@graphkeep/serde";
 import KeyvMysql from "@keyv/mysql";
 import KeyvPostgres from "@keyv/postgres";
-import KeyvRedis from "@keyv/redis";
+import KeyvRedis, { createCluster } from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
 import { type BaseCheckpointSaver, JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
@@ -16,6 +16,7 @@ import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { backends, MYSQL_URL, POSTGRES_URL, REDIS_URL } from "./helpers/backends.js";
+import { CLUSTER_URL, clusterNodes, clusterSkip } from "./helpers/cluster.js";
 
 const State = Annotation.Root({
   log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
@@ -60,6 +61,7 @@ async function cli(...argv: string[]) {
   return { code, stdout, stderr, json: () => JSON.parse(stdout), notices };
 }
 
+const noCluster = await clusterSkip();
 const dir = mkdtempSync(join(tmpdir(), "graphkeep-cli-find-"));
 
 describe("graphkeep finds the threads of a store built by hand, without flags (issue 18.4)", () => {
@@ -198,6 +200,24 @@ describe("graphkeep finds the threads of a store built by hand, without flags (i
         "written",
       ]);
       expect(await tables()).toEqual(before);
+    });
+  });
+
+  describe.skipIf(!!noCluster)(`Redis Cluster${noCluster ? ` — skipped: ${noCluster}` : ""}`, () => {
+    it("a store built by hand over createCluster is read from the cluster URL", async () => {
+      const hand = `hand${randomUUID().slice(0, 8)}`;
+      const cluster = createCluster({ rootNodes: clusterNodes(CLUSTER_URL) });
+      await cluster.connect();
+      const keyv = new Keyv({ store: new KeyvRedis(cluster as never), namespace: hand });
+      const saver = new KeyvSaver(keyv);
+      await graph(saver).invoke({}, { configurable: { thread_id: "k1" } });
+      const threads = await cli("threads", "--store", CLUSTER_URL, "--namespace", hand, "--json");
+      expect(threads.code, threads.stderr).toBe(0);
+      expect(threads.json()).toEqual([expect.objectContaining({ threadId: "k1", checkpoints: 4 })]);
+      const show = await cli("show", "k1", "--store", CLUSTER_URL, "--namespace", hand, "--channel", "log");
+      expect(show.json()).toEqual(["planned", "written"]);
+      await saver.deleteThread("k1");
+      await saver.close();
     });
   });
 

@@ -498,14 +498,17 @@ async function openRedis(url: string, o: StoreOptions, env: NodeJS.ProcessEnv, m
       (n) => `--namespace ${n}`,
     );
     if (layouts.get(namespace) === "hand") {
-      // the application's own `new Keyv({ store: new KeyvRedis(url), namespace })`: read it the same way
-      await saver.close();
+      // the application's own `new Keyv({ store: new KeyvRedis(…), namespace })`: read it the same way, over the
+      // client (or cluster) fromUrl connected; that saver stays open underneath and closes it at the end
       const { default: KeyvRedis } = (await import("@keyv/redis")) as unknown as {
-        default: new (u: string, o: object) => import("keyv").KeyvStoreAdapter;
+        default: new (client: unknown, o: object) => import("keyv").KeyvStoreAdapter & { disconnect(): Promise<void> };
       };
-      const keyv = new Keyv({ store: new KeyvRedis(url, { throwOnErrors: true }), namespace });
+      const client = await (saver.keyv.store as unknown as { getClient(): Promise<unknown> }).getClient();
+      const store = new KeyvRedis(client, { throwOnErrors: true });
+      store.disconnect = async () => undefined;
+      const keyv = new Keyv({ store, namespace });
       const own = new KeyvSaver(mode.write ? keyv : readOnly(keyv), { serde, ...timeout(o) });
-      return keyvSource(own, hint, async () => undefined);
+      return keyvSource(own, hint, () => saver.close());
     }
     if (namespace !== (o.namespace ?? DEFAULT_NAMESPACE)) {
       await saver.close();
