@@ -22,6 +22,7 @@ const EXAMPLES: Record<string, string> = {
   otel: "§8.3 OpenTelemetry traces and Prometheus metrics",
   "cot-agent": "§9.1 chain-of-thought agent that resumes where it crashed",
   production: "§9.2 PostgreSQL + encryption + retention + budget + lease + OTel",
+  archive: "§3.3 export/import a thread between stores; archive idle threads, restore on first access",
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -33,13 +33,18 @@ export function unpackThread(object: Uint8Array): Uint8Array {
   try {
     doc = new Uint8Array(gunzipSync(object, { maxOutputLength: MAX_INFLATED }));
   } catch (e) {
-    const truncated = /unexpected end/i.test(String((e as Error).message));
-    throw new ArchiveCorruptError(
-      truncated ? "truncated" : "format",
-      truncated ? "archive object is truncated (gzip stream cut off)" : "archive object is not a gzip thread document",
-      undefined,
-      { cause: e },
-    );
+    const message = String((e as Error).message);
+    const reason = /unexpected end/i.test(message)
+      ? "truncated"
+      : /incorrect (data|length) check|invalid (block|distance|code|stored)/i.test(message)
+        ? "checksum"
+        : "format";
+    const what = {
+      truncated: "is truncated (its gzip stream is cut off)",
+      checksum: "was altered (its gzip data or check does not match)",
+      format: "is not a gzip thread document",
+    }[reason];
+    throw new ArchiveCorruptError(reason, `archive object ${what}`, undefined, { cause: e });
   }
   readThreadDocument(doc);
   return doc;
