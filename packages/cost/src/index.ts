@@ -9,7 +9,13 @@ export {
 export { BudgetGuard } from "./guard.js";
 export type { BudgetGuardOptions, BudgetLimits, BudgetWarning } from "./guard-types.js";
 export type { Atomicity } from "./ledger.js";
-export { type CheckpointCost, type CostAmount, type StepCost, withCostMetadata } from "./metadata.js";
+export {
+  type CheckpointCost,
+  type CostAmount,
+  checkpointCost,
+  type StepCost,
+  withCostMetadata,
+} from "./metadata.js";
 export {
   DATASET,
   type ModelPrice,

@@ -33,6 +33,20 @@ export interface CheckpointCost {
 
 const WRAPPED = Symbol.for("graphkeep.cost.withCostMetadata");
 
+/**
+ * The cost {@link withCostMetadata} wrote into a checkpoint's metadata, typed; undefined for a checkpoint without
+ * one (written by another saver, or before the wrapper was added).
+ *
+ * @example
+ * for await (const s of graph.getStateHistory(config)) console.log(s.metadata?.step, checkpointCost(s.metadata)?.step.usd);
+ */
+export function checkpointCost(metadata: unknown): CheckpointCost | undefined {
+  const cost = (metadata as { cost?: unknown } | null | undefined)?.cost as Partial<CheckpointCost> | undefined;
+  if (typeof cost !== "object" || cost === null) return undefined;
+  if (typeof cost.step?.usd !== "number" || typeof cost.total?.usd !== "number") return undefined;
+  return cost as CheckpointCost;
+}
+
 function addStep(a: StepCost | undefined, b: StepCost): StepCost {
   if (a === undefined) return { ...b, ...(b.byModel ? { byModel: { ...b.byModel } } : {}) };
   const byModel = { ...a.byModel };

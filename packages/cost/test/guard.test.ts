@@ -4,6 +4,7 @@ import {
   BudgetGuard,
   type BudgetWarning,
   CostTracker,
+  checkpointCost,
   isBudgetExceededError,
   isUnpricedModelError,
   PriceTable,
@@ -225,8 +226,11 @@ describe("BudgetGuard", () => {
     > = [];
     for await (const s of graph.getStateHistory(config)) {
       const m = s.metadata as unknown as { step: number; cost: (typeof steps)[0][1] };
+      expect(checkpointCost(s.metadata)).toEqual(m.cost);
       steps.unshift([m.step, m.cost]);
     }
+    expect(checkpointCost({ step: 1 })).toBeUndefined();
+    expect(checkpointCost(undefined)).toBeUndefined();
     expect(steps.map(([step]) => step)).toEqual([-1, 0, 1, 2]);
     const one = gpt4oCost(1000, 400, 200);
     const two = gpt4oCost(2000, 0, 100);
