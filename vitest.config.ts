@@ -17,6 +17,7 @@ export default defineConfig({
       "@graphkeep/cli": src("./packages/cli/src/index.ts"),
       "@graphkeep/policy": src("./packages/policy/src/index.ts"),
       "@graphkeep/archive": src("./packages/archive/src/index.ts"),
+      "@graphkeep/studio": src("./packages/studio/src/index.ts"),
     },
   },
   test: {
