@@ -187,6 +187,31 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .command("stats")
     .description("counts and bytes of the whole store")
     .action(reading((s, out) => statsCommand(s, out)));
+  program
+    .command("studio")
+    .description("a local web inspector: threads, history tree, state, diff, cost chart, fork (@graphkeep/studio)")
+    .option("--port <n>", "port (0: any free one)", "4317")
+    .option("--host <address>", "interface; other than loopback needs the printed token", "127.0.0.1")
+    .option("--read-only", "hide and refuse every action; the store is opened read-only")
+    .action(async (o: { port: string; host: string; readOnly?: boolean }) => {
+      // optional: installed beside the CLI (a variable specifier keeps it out of the CLI's build and types)
+      const name = "@graphkeep/studio";
+      type Studio = { url: string; error?: { message: string; hint?: string }; close(): Promise<void> };
+      const studio: { startStudio(o: object): Promise<Studio> } = await import(name).catch(() => {
+        throw new UsageError("graphkeep studio needs @graphkeep/studio: npm i @graphkeep/studio");
+      });
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError("--port must be 0–65535");
+      const g = program.opts<GlobalOptions>();
+      const s = await studio.startStudio({ ...g, env: io.env, port, host: o.host, readOnly: o.readOnly === true });
+      io.out(`graphkeep studio: ${s.url}\n`);
+      if (s.error) io.err(`graphkeep: ${s.error.message}${s.error.hint ? `\n  hint: ${s.error.hint}` : ""}\n`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await s.close();
+    });
 
   try {
     await program.parseAsync(argv, { from: "user" });
