@@ -4,6 +4,7 @@ import type { RunnableConfig } from "@langchain/core/runnables";
 import type { BaseCheckpointSaver, SerializerProtocol } from "@langchain/langgraph-checkpoint";
 import { ArchiveCorruptError } from "./errors.js";
 import { exportThread, importThread, readThreadDocument } from "./format.js";
+import { countRestore } from "./metrics.js";
 import type { ArchiveProgress, ArchiveReport, ThreadArchive } from "./types.js";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 };
@@ -174,7 +175,8 @@ const threadOf = (config: RunnableConfig | undefined): string | undefined => {
 
 /**
  * Restores an archived thread into the hot store on its first access (`getTuple`, `list`, `put`, `putWrites` of
- * its thread id), then removes it from the archive, so resuming a months-old conversation just works.
+ * its thread id), then removes it from the archive, so resuming a months-old conversation just works. Each restore
+ * adds 1 to the OpenTelemetry counter `graphkeep.archive.restores` (attribute `graphkeep.archive.kind`).
  * `deleteThread` deletes the archived copy too. Concurrent accesses of one thread in this process share one restore;
  * if the thread got checkpoints in the hot store meanwhile (another process), the archived copy is kept, not merged.
  *
@@ -214,6 +216,7 @@ export function withArchive<S extends BaseCheckpointSaver>(
         }
         await archive.delete(threadId);
         restores++;
+        await countRestore({ "graphkeep.archive.kind": archive.kind });
         try {
           options.onRestore?.(report);
         } catch {
