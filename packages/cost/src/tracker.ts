@@ -253,6 +253,7 @@ export class CostTracker extends BaseCallbackHandler {
         );
       }
     }
+    if (priced || estimated) attachCost(output, usd, estimated);
     return this.#store(ctx, {
       usage: read.usage,
       model,
@@ -318,6 +319,21 @@ export class CostTracker extends BaseCallbackHandler {
       if (oldest !== undefined) map.delete(oldest);
     }
     map.set(key, value);
+  }
+}
+
+/**
+ * Puts the call's cost on its result as `llmOutput.graphkeepCost = { usd, currency, estimated? }`, before any await,
+ * so other handlers of the same call (`@graphkeep/otel`'s GenAITracer puts it on the chat span) can read it.
+ */
+function attachCost(output: LLMResult, usd: number, estimated: boolean): void {
+  try {
+    output.llmOutput = {
+      ...output.llmOutput,
+      graphkeepCost: { usd, currency: "USD", ...(estimated ? { estimated: true } : {}) },
+    };
+  } catch {
+    // a frozen result: nothing to share
   }
 }
 

@@ -14,9 +14,11 @@ import {
 import { GRAPH_SPAN_KEY } from "./graph.js";
 import { type ChatMessageLike, readCost, toOutputMessages, toSemconvMessages, type UsageLike } from "./messages.js";
 import { mapProvider } from "./providers.js";
+import { openRuns } from "./runs.js";
 import {
   ATTR_COST,
   ATTR_COST_CURRENCY,
+  ATTR_COST_ESTIMATED,
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_CONVERSATION_ID,
   ATTR_GEN_AI_INPUT_MESSAGES,
@@ -105,6 +107,8 @@ interface RunEntry {
   model?: Attributes;
   /** the LangChain run that started this one */
   parentRunId?: string | undefined;
+  /** the thread of a root workflow span, registered for saver spans while it is open */
+  thread?: string | undefined;
 }
 
 /** Open runs kept at most; past it the oldest is ended as abandoned (a shared tracer must not grow forever). */
@@ -190,6 +194,7 @@ export class GenAITracer extends BaseCallbackHandler {
     const run = this.#runs.get(runId);
     if (!run) return undefined;
     this.#runs.delete(runId);
+    if (run.thread !== undefined) openRuns.close(run.thread, run.ctx);
     // LangChain reports no end for a model stream abandoned with `break`: end it with the run that made the call
     for (const [id, child] of this.#runs) if (child.parentRunId === runId) this.#abandon(id);
     if (run.span) {
@@ -238,6 +243,12 @@ export class GenAITracer extends BaseCallbackHandler {
           attrs[ATTR_GEN_AI_CONVERSATION_ID] = thread;
         }
         this.#open(runId, parent, `${GEN_AI_OPERATION_INVOKE_WORKFLOW} ${name}`, SpanKind.INTERNAL, attrs);
+        const run = this.#runs.get(runId);
+        if (run && thread !== undefined) {
+          // saver calls of this thread made outside any active span nest under this run
+          run.thread = thread;
+          openRuns.open(thread, run.ctx);
+        }
         return;
       }
       const node = str(metadata?.langgraph_node);
@@ -336,7 +347,11 @@ export class GenAITracer extends BaseCallbackHandler {
     this.#open(runId, this.#parent(parentRunId), name, SpanKind.CLIENT, attrs, metricAttrs, parentRunId);
   }
 
-  override handleLLMEnd(output: LLMResult, runId: string): void {
+  override async handleLLMEnd(output: LLMResult, runId: string): Promise<void> {
+    // LangChain starts every handler's handleLLMEnd one after another before any of them resumes: one microtask
+    // lets a @graphkeep/cost CostTracker listed after this tracer price the call and put the cost on `output`
+    // (`llmOutput.graphkeepCost`), so the chat span carries it whatever the order of the callbacks
+    await Promise.resolve();
     safely("handleLLMEnd", () => {
       const run = this.#runs.get(runId);
       if (run?.span && run.model) this.#finishModel(run.span, run.model, output);
@@ -380,6 +395,7 @@ export class GenAITracer extends BaseCallbackHandler {
     if (cost) {
       span.setAttribute(ATTR_COST, cost.amount);
       span.setAttribute(ATTR_COST_CURRENCY, cost.currency);
+      if (cost.estimated) span.setAttribute(ATTR_COST_ESTIMATED, true);
     }
     const cache = responseMeta.cache as { hit?: unknown } | undefined;
     if (cache && typeof cache === "object" && cache.hit === true) span.setAttribute(ATTR_LLM_CACHE_HIT, true);

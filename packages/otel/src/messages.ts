@@ -72,6 +72,8 @@ export function toOutputMessages(
 export interface CostReading {
   amount: number;
   currency: string;
+  /** The amount is an estimate (`@graphkeep/cost` charged a call that reported no usage its reservation). */
+  estimated?: boolean;
 }
 
 function costFrom(v: unknown): CostReading | undefined {
@@ -80,7 +82,8 @@ function costFrom(v: unknown): CostReading | undefined {
     const o = v as Record<string, unknown>;
     const amount = [o.total, o.totalCost, o.amount, o.usd].find((x) => typeof x === "number" && Number.isFinite(x));
     if (typeof amount === "number") {
-      return { amount, currency: typeof o.currency === "string" && o.currency !== "" ? o.currency : "USD" };
+      const currency = typeof o.currency === "string" && o.currency !== "" ? o.currency : "USD";
+      return o.estimated === true ? { amount, currency, estimated: true } : { amount, currency };
     }
   }
   return undefined;

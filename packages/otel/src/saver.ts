@@ -20,6 +20,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { readCost } from "./messages.js";
+import { openRuns } from "./runs.js";
 import {
   ATTR_CHECKPOINT_ID,
   ATTR_CHECKPOINT_NS,
@@ -174,6 +175,13 @@ function detectSystem(saver: object): { system: string; namespace: string | unde
             ? "mongodb"
             : "other";
   return { system, namespace: undefined };
+}
+
+/** The thread a saver call is about (`deleteThread(threadId)`, else `config.configurable.thread_id`). */
+function threadOf(method: string, args: unknown[]): string | undefined {
+  if (method === "deleteThread") return typeof args[0] === "string" ? args[0] : undefined;
+  const id = (args[0] as RunnableConfig | undefined)?.configurable?.thread_id;
+  return typeof id === "string" || typeof id === "number" ? String(id) : undefined;
 }
 
 function configAttrs(config: unknown): Attributes {
@@ -337,7 +345,7 @@ export function instrumentSaver<T extends BaseCheckpointSaver>(saver: T, options
 
   const wrapPromise = (method: string, fn: (...args: unknown[]) => Promise<unknown>) =>
     async function instrumented(...args: unknown[]): Promise<unknown> {
-      const parent = context.active();
+      const parent = openRuns.parentFor(threadOf(method, args));
       const span = safely("starting a saver span", () => startSpan(method, args, parent));
       if (span === undefined) return fn(...args);
       const start = performance.now();
@@ -361,7 +369,7 @@ export function instrumentSaver<T extends BaseCheckpointSaver>(saver: T, options
 
   const wrapIterator = (method: string, fn: (...args: unknown[]) => AsyncIterable<unknown>) =>
     function instrumented(...args: unknown[]): AsyncGenerator<unknown> {
-      const parent = context.active();
+      const parent = openRuns.parentFor(threadOf(method, args));
       return tracedIteration(parent, () => fn(...args)[Symbol.asyncIterator](), {
         start: () => safely("starting a saver span", () => startSpan(method, args, parent)),
         end: (span, start, count, completed, error, failed) => {

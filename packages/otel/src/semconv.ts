@@ -80,6 +80,8 @@ export const ATTR_RESUME = "graphkeep.resume";
 export const ATTR_INTERRUPTED = "graphkeep.interrupted";
 export const ATTR_COST = "graphkeep.cost";
 export const ATTR_COST_CURRENCY = "graphkeep.cost.currency";
+/** True when `graphkeep.cost` is the budget reservation charged to a call that reported no usage (an upper bound). */
+export const ATTR_COST_ESTIMATED = "graphkeep.cost.estimated";
 export const ATTR_COST_THREAD_TOTAL = "graphkeep.cost.thread_total";
 export const ATTR_LLM_CACHE_HIT = "graphkeep.llm_cache.hit";
 export const EVENT_LARGE_CHECKPOINT = "graphkeep.checkpoint.large";

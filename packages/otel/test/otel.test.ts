@@ -363,7 +363,7 @@ describe("metrics", () => {
     }
   });
 
-  it("puts a cost reported by @graphkeep/cost on the chat span (response_metadata.graphkeepCost)", () => {
+  it("puts a cost reported by @graphkeep/cost on the chat span (response_metadata.graphkeepCost)", async () => {
     const tracer = new GenAITracer();
     const runId = randomUUID();
     tracer.handleChatModelStart(
@@ -382,7 +382,7 @@ describe("metrics", () => {
       response_metadata: { model_name: "gpt-4o-mini", graphkeepCost: { total: 0.0012, currency: "USD" } },
       usage_metadata: { input_tokens: 3, output_tokens: 2, total_tokens: 5 },
     });
-    tracer.handleLLMEnd({ generations: [[{ text: "hello", message } as never]] }, runId);
+    await tracer.handleLLMEnd({ generations: [[{ text: "hello", message } as never]] }, runId);
     const span = one(finished(), "chat gpt-4o-mini");
     expect(span.attributes).toMatchObject({ "graphkeep.cost": 0.0012, "graphkeep.cost.currency": "USD" });
   });
