@@ -1,17 +1,17 @@
 import { isGraphkeepError } from "@graphkeep/core";
 import { Command, CommanderError } from "commander";
 import {
-  costCommand,
   deleteCommand,
   diffCommand,
   forkCommand,
-  historyCommand,
   pruneCommand,
   showCommand,
   statsCommand,
   threadsCommand,
 } from "./commands.js";
+import { costCommand } from "./cost-report.js";
 import { NotFoundError, UsageError } from "./errors.js";
+import { historyCommand } from "./history.js";
 import type { StoreOptions } from "./open.js";
 import { type Io, Output, processIo } from "./output.js";
 import { openSource, type Source } from "./source.js";
@@ -103,14 +103,16 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     };
 
   program
-    .description("Inspect, diff, fork, prune and cost-report LangGraph checkpoints in any store KeyvSaver can open.")
+    .description(
+      "Inspect, diff, fork, prune and cost-report LangGraph checkpoints in any store KeyvSaver can open (and read LangGraph's SqliteSaver / PostgresSaver stores).",
+    )
     .version(VERSION)
     .option(
       "-s, --store <url>",
       "store URL (default: $GRAPHKEEP_STORE): sqlite://./checkpoints.db, redis://…, postgres://…, mysql://…",
     )
-    .option("--namespace <ns>", "keyv namespace the app's KeyvSaver uses (default: graphkeep)")
-    .option("--table <name>", "SQL table (default: graphkeep_checkpoints)")
+    .option("--namespace <ns>", "keyv namespace the app's KeyvSaver uses (default: the one found, else graphkeep)")
+    .option("--table <name>", "SQL table (default: graphkeep_checkpoints, else keyv)")
     .option("--key-env <var>", "environment variable holding the decryption key or keyring (never pass keys in argv)")
     .option("--key-file <path>", "file holding the decryption key or keyring")
     .option("--timeout <ms>", "store operation timeout", "5000")
