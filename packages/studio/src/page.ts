@@ -30,12 +30,12 @@ header{display:flex;gap:12px;align-items:center;padding:10px 18px;border-bottom:
 main{padding:14px 18px}h1{font-size:18px;margin:4px 0 12px}h2{font-size:15px;margin:18px 0 8px}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-weight:600;color:var(--dim);font-size:12px;cursor:default}th.sort{cursor:pointer}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.row{cursor:pointer}tr.row:hover,tr.sel{background:#eef3fd}
+.row{cursor:pointer}.row:hover,.sel{background:#eef3fd}
 .status{font-size:12px;padding:1px 7px;border-radius:9px;background:var(--soft)}.s-done{background:#dff3e4;color:#14622a}.s-interrupted{background:#fff0d1;color:#7a4a00}.s-failed{background:#fde0dd;color:#8d1f16}.s-running{background:#dfe9fb;color:#1f4d9e}
 .bar{display:flex;gap:8px;align-items:center;margin-bottom:10px}input,button,textarea{font:inherit}input[type=search]{padding:4px 8px;border:1px solid var(--line);border-radius:6px;min-width:260px}
 button{padding:4px 10px;border:1px solid var(--line);border-radius:6px;background:#fff;cursor:pointer}button.primary{background:var(--acc);border-color:var(--acc);color:#fff}button:disabled{opacity:.5;cursor:default}
 .cols{display:grid;grid-template-columns:minmax(420px,1fr) minmax(380px,1.2fr);gap:18px}
-.tree td{padding:0 8px;height:28px;border:none}.tree svg{display:block}.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
+#tree-svg{flex-shrink:0}.tree td{padding:0 8px;height:28px;border:none}.tree svg{display:block}.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 .dim{color:var(--dim)}.tag{font-size:11px;padding:0 6px;border-radius:8px;margin-left:4px;background:var(--soft)}.t-int{background:#fff0d1}.t-err{background:#fde0dd}.t-fork{background:#e7defa}
 details{margin:2px 0}summary{cursor:pointer}.json{padding-left:16px;border-left:1px dotted var(--line)}.k{color:#7d3c98}.str{color:#1a6b35}.n{color:#1f4d9e}
 .msg{border:1px solid var(--line);border-radius:8px;padding:6px 10px;margin:6px 0;max-width:720px}.msg .role{font-size:11px;text-transform:uppercase;color:var(--dim)}

@@ -37,7 +37,8 @@ for (const target of targets) {
     let w: Written;
     let store: { url: string; namespace: string };
     let api: ReturnType<typeof client>;
-    const json = async (path: string) => {
+    // biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field
+    const json = async (path: string): Promise<any> => {
       const res = await api.get(path);
       expect(res.status, `${path}: ${res.status}`).toBe(200);
       return res.json();
@@ -146,14 +147,14 @@ for (const target of targets) {
         JSON.stringify({ at, to, values: { topic: "refund" } }),
       );
       expect(res.status).toBe(201);
-      const r = await res.json();
+      const r = (await res.json()) as { head: string };
       expect(r).toMatchObject({ from: w.waiting, at, to, checkpoints: h.total });
       const saver = await KeyvSaver.fromUrl(store.url, { namespace: store.namespace });
       try {
         const head = await saver.getTuple({ configurable: { thread_id: to } });
         expect(head?.checkpoint.id).toBe(r.head);
         expect(head?.checkpoint.channel_values.topic).toBe("refund");
-        expect((head?.checkpoint.channel_values.messages as unknown[]).length).toBe(2);
+        expect(head?.checkpoint.channel_values.messages).toHaveLength(2);
         expect(head?.metadata?.source).toBe("update");
         // the source thread is untouched
         const src = await saver.getTuple({ configurable: { thread_id: w.waiting } });
@@ -172,7 +173,7 @@ for (const target of targets) {
       const at = h.rows[0].id;
       const expectError = async (res: Response, status: number, text: RegExp) => {
         expect(res.status).toBe(status);
-        const body = await res.json();
+        const body = (await res.json()) as { error: { message: string } };
         expect(body.error.message).toMatch(text);
         expect(JSON.stringify(body)).not.toMatch(/\n\s+at /);
       };

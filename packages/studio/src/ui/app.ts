@@ -15,6 +15,8 @@ function h(tag: string, attrs: Attrs = {}, ...children: Child[]): HTMLElement {
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === false) continue;
     if (typeof v === "function") el.addEventListener(k.slice(2), v);
+    // through the CSSOM: the CSP (no 'unsafe-inline') blocks style attributes
+    else if (k === "style") el.style.cssText = String(v);
     else el.setAttribute(k, String(v));
   }
   for (const c of children)
@@ -690,7 +692,7 @@ function costChart(c: CostView): SVGElement {
   const steps = c.steps.filter((x) => x.totalUsd !== undefined);
   const W = 560;
   const H = 200;
-  const pad = { l: 56, r: 56, t: 10, b: 24 };
+  const pad = { l: 64, r: 72, t: 10, b: 24 };
   const models = Object.keys(c.byModel);
   const maxStep = Math.max(1e-12, ...steps.map((x) => x.stepUsd));
   const maxTotal = Math.max(1e-12, ...steps.map((x) => x.totalUsd ?? 0));
