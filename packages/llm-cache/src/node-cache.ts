@@ -63,7 +63,7 @@ export class KeyvNodeCache<V = unknown> extends BaseCache<V> {
     }
     this.namespace = namespace;
     this.#keyv = keyv;
-    this.#timeout = toMilliseconds(options.timeout ?? DEFAULTS.timeout, "KeyvNodeCache timeout");
+    this.#timeout = toMilliseconds(options.timeoutMs ?? options.timeout ?? DEFAULTS.timeout, "KeyvNodeCache timeoutMs");
     this.#signer =
       options.signingKey === undefined
         ? undefined
