@@ -125,6 +125,31 @@ for (const kind of saverKinds) {
       ]);
     });
 
+    it('with durability "async" the same checkpoints are stored, and a failure still stores the latest', async () => {
+      const thread = randomUUID();
+      await withCheckpointPolicy(pipeline(saver).graph, { saveOn: ["b"] }).invoke(
+        { log: [] },
+        { ...cfg(thread), durability: "async" },
+      );
+      const h = await history(saver, thread);
+      expect(h.map((x) => x.step)).toEqual([4, 2, -1]);
+      expectChain(h);
+
+      const failing = randomUUID();
+      const { graph } = pipeline(saver, {
+        d: () => {
+          throw new Error("late failure");
+        },
+      });
+      await expect(
+        withCheckpointPolicy(graph, { saveOn: ["a"] }).invoke({ log: [] }, { ...cfg(failing), durability: "async" }),
+      ).rejects.toThrow("late failure");
+      const state = await graph.getState(cfg(failing));
+      expect(state.next).toEqual(["d"]);
+      expect(state.values.log).toEqual(["a", "b", "c"]);
+      expectChain(await history(saver, failing));
+    });
+
     it("a node failing mid-run stores the latest checkpoint with the error; invoke(null) resumes without re-running finished nodes", async () => {
       const thread = randomUUID();
       let fail = true;
