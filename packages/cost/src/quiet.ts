@@ -7,7 +7,8 @@
  * with the log. Anywhere else the error converts to its usual string. If LangChain formats errors differently (or the
  * code is bundled so its file name is gone) the trap never fires and LangChain prints the line as before.
  */
-const CALLBACK_MANAGER = /@langchain[\\/]core[\\/](?:.*[\\/])?callbacks[\\/]manager\.c?js/;
+// `dist/callbacks/manager.{js,cjs}`, or `src/callbacks/manager.ts` when source maps rewrite the stack (tsx, --enable-source-maps)
+const CALLBACK_MANAGER = /@langchain[\\/]core[\\/](?:.*[\\/])?callbacks[\\/]manager\.[cm]?[jt]s/;
 
 /** Runs a guard check; an error it throws reaches the caller without LangChain's `Error in handler` log line. */
 export async function quietly(check: () => Promise<void>): Promise<void> {

@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { InvalidConfigError } from "@graphkeep/core";
 import {
   BudgetExceededError,
@@ -256,4 +258,15 @@ describe("BudgetGuard refusals on stderr", () => {
     expect(String(budget)).toMatch(/^BudgetExceededError: BudgetGuard: the thread budget/);
     expect(`${inGraph}`).toMatch(/^BudgetExceededError: /);
   });
+
+  it("stays quiet when source maps rewrite the stack to @langchain/core's .ts sources (tsx, as pnpm example runs)", () => {
+    const script = fileURLToPath(new URL("./fixtures/refusal.ts", import.meta.url));
+    const r = spawnSync(process.execPath, ["--import", "tsx", script], {
+      encoding: "utf8",
+      cwd: fileURLToPath(new URL("../../..", import.meta.url)),
+      timeout: 60_000,
+    });
+    expect(r.stdout.trim(), r.stderr).toBe("refused");
+    expect(r.stderr).not.toContain("Error in handler");
+  }, 90_000);
 });
