@@ -223,6 +223,10 @@ export interface CheckpointInfo {
   step: number | undefined;
   /** channels of the pending writes stored against it (e.g. `__interrupt__`, `__error__`) */
   pendingWriteChannels: string[];
+  /** the whole metadata as stored (e.g. `cost` from `withCostMetadata`, `writes`, `parents`) */
+  metadata?: Record<string, unknown> | undefined;
+  /** the checkpoint's `versions_seen` (which channel versions each node had seen): tells the nodes that ran */
+  versionsSeen?: Record<string, Record<string, string | number>> | undefined;
 }
 
 export async function checkpointInfo(
@@ -245,7 +249,10 @@ export async function checkpointInfo(
       const [cp, meta] = (await Promise.all([
         decode(rec.c, l.id, recKeys[j]!, checkpointBinding(threadId, l.ns, l.id)),
         decode(rec.m, l.id, recKeys[j]!, metadataBinding(threadId, l.ns, l.id)),
-      ])) as [{ ts?: string }, { source?: string; step?: number } | undefined];
+      ])) as [
+        { ts?: string; versions_seen?: Record<string, Record<string, string | number>> },
+        ({ source?: string; step?: number } & Record<string, unknown>) | undefined,
+      ];
       const w = got[part.length + j];
       out.push({
         threadId,
@@ -256,6 +263,8 @@ export async function checkpointInfo(
         source: meta?.source,
         step: meta?.step,
         pendingWriteChannels: Array.isArray(w) ? [...new Set((w as WriteRecord[]).map((r) => r[2]))] : [],
+        metadata: meta,
+        versionsSeen: cp.versions_seen,
       });
     }
   }
