@@ -65,10 +65,10 @@ function pipeline(checkpointer: BaseCheckpointSaver, hooks: Hooks = {}) {
 
 const cfg = (thread: string) => ({ configurable: { thread_id: thread } });
 
-/** The stored history, newest first: id, parent id, step. */
+/** The stored history of the root graph (namespace ""), newest first: id, parent id, step. */
 async function history(saver: BaseCheckpointSaver, thread: string) {
   const out: Array<{ id: string; parent: string | undefined; step: number }> = [];
-  for await (const t of saver.list(cfg(thread))) {
+  for await (const t of saver.list({ configurable: { thread_id: thread, checkpoint_ns: "" } })) {
     out.push({
       id: t.config.configurable?.checkpoint_id as string,
       parent: t.parentConfig?.configurable?.checkpoint_id as string | undefined,
@@ -123,6 +123,41 @@ for (const kind of saverKinds) {
         { log: ["a", "b"], note: "set by a", answer: "" },
         { log: [], note: "", answer: "" },
       ]);
+    });
+
+    it("a subgraph's checkpoints are stored as usual and an interrupt inside it resumes through the parent", async () => {
+      const thread = randomUUID();
+      const inner = new StateGraph(State)
+        .addNode("x", () => ({ log: ["x"] }))
+        .addNode("ask", () => ({ answer: String(interrupt("inner?")) }))
+        .addEdge(START, "x")
+        .addEdge("x", "ask")
+        .addEdge("ask", END)
+        .compile();
+      const outerOn = (checkpointer: BaseCheckpointSaver) =>
+        new StateGraph(State)
+          .addNode("a", () => ({ log: ["a"] }))
+          .addNode("sub", inner)
+          .addNode("z", () => ({ log: ["z"] }))
+          .addEdge(START, "a")
+          .addEdge("a", "sub")
+          .addEdge("sub", "z")
+          .addEdge("z", END)
+          .compile({ checkpointer });
+      const reference = outerOn(new MemorySaver());
+      await reference.invoke({ log: [] }, cfg(thread));
+      const expected = await reference.invoke(new Command({ resume: "deep" }), cfg(thread));
+
+      const outer = outerOn(saver);
+      const policed = withCheckpointPolicy(outer, {});
+      await policed.invoke({ log: [] }, cfg(thread));
+      const paused = await outer.getState(cfg(thread), { subgraphs: true });
+      expect(paused.next).toEqual(["sub"]);
+      expect(paused.tasks[0]?.interrupts[0]?.value).toBe("inner?");
+      const out = await policed.invoke(new Command({ resume: "deep" }), cfg(thread));
+      expect(out).toEqual(expected);
+      expect(out.answer).toBe("deep");
+      expectChain(await history(saver, thread));
     });
 
     it('with durability "async" the same checkpoints are stored, and a failure still stores the latest', async () => {
