@@ -127,79 +127,71 @@ export class StudioData {
     return row;
   }
 
-  /** Every checkpoint of the root namespace as a tree skeleton (no values), newest first. */
-  async skeleton(threadId: string): Promise<TreeNode[]> {
+  /**
+   * Every checkpoint of the root namespace without its values, newest first: KeyvSaver's `checkpointInfo` (records
+   * and metadata only, no channel value read), or `list()` for an official saver's store.
+   */
+  async #raw(threadId: string): Promise<Raw[]> {
     const saver = this.#source.saver;
-    let nodes: Array<Omit<TreeNode, "lane" | "children">>;
+    const out: Raw[] = [];
     if (saver) {
-      const infos = await saver.checkpointInfo(threadId);
-      nodes = infos
-        .filter((i) => i.checkpointNs === "")
-        .map((i) => ({
+      for (const i of await saver.checkpointInfo(threadId)) {
+        if (i.checkpointNs !== "") continue;
+        out.push({
           id: i.checkpointId,
           parentId: i.parentId,
           step: i.step,
           source: i.source,
           createdAt: i.createdAt.toISOString(),
           pending: i.pendingWriteChannels,
-        }));
+          metadata: i.metadata ?? {},
+          versionsSeen: i.versionsSeen ?? {},
+        });
+      }
     } else {
-      nodes = [];
       for await (const t of this.#source.reader.list(rootConfig(threadId))) {
-        nodes.push({
+        out.push({
           id: t.checkpoint.id,
           parentId: parentIdOf(t) ?? null,
           step: meta(t).step,
           source: meta(t).source,
           createdAt: t.checkpoint.ts,
           pending: [...new Set((t.pendingWrites ?? []).map(([, ch]) => ch))],
+          metadata: (t.metadata ?? {}) as Record<string, unknown>,
+          versionsSeen: t.checkpoint.versions_seen ?? {},
         });
       }
     }
-    if (nodes.length === 0) throw unknownThread(threadId);
-    return layout(nodes);
+    if (out.length === 0) throw unknownThread(threadId);
+    return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
   }
 
   /** One page of a thread's history, newest first, laid out as a tree; each node with its nodes and step cost. */
   async history(threadId: string, o: { offset: number; limit: number }): Promise<HistoryPage> {
-    const all = await this.skeleton(threadId);
-    const page = all.slice(o.offset, o.offset + o.limit);
-    const first = page[0];
-    const tuples = new Map<string, CheckpointTuple>();
-    if (first !== undefined) {
-      // the page's checkpoints in one pass of list(): the skeleton is sorted by id, newest first, as list() yields
-      const newest = first.id;
-      const oldest = (page[page.length - 1] as TreeNode).id;
-      const want = new Set(page.map((n) => n.id));
-      const before = rootConfig(threadId, `${newest}\uffff`);
-      for await (const t of this.#source.reader.list(rootConfig(threadId), { before })) {
-        if (want.has(t.checkpoint.id)) tuples.set(t.checkpoint.id, t);
-        if (t.checkpoint.id <= oldest) break;
-      }
-    }
-    // nodes that ran: versions_seen against the parent's, which the page may not hold
-    const parents = new Map<string, CheckpointTuple | undefined>();
-    for (const n of page) {
-      if (n.parentId !== null && !tuples.has(n.parentId) && !parents.has(n.parentId)) {
-        parents.set(n.parentId, await this.#source.reader.getTuple(rootConfig(threadId, n.parentId)));
-      }
-    }
-    const rows: HistoryNode[] = page.map((n) => {
-      const t = tuples.get(n.id);
-      const p = n.parentId === null ? undefined : (tuples.get(n.parentId) ?? parents.get(n.parentId));
-      const c = t ? costOf(t) : undefined;
+    const raw = await this.#raw(threadId);
+    const byId = new Map(raw.map((r) => [r.id, r]));
+    const all = layout(raw.map(({ metadata: _m, versionsSeen: _v, ...n }) => n));
+    const rows: HistoryNode[] = all.slice(o.offset, o.offset + o.limit).map((n) => {
+      const r = byId.get(n.id) as Raw;
+      const c = costOf(asTuple(r));
       return {
         ...n,
-        nodes: t ? nodesOf(t, p) : [],
-        stepUsd: c?.stepUsd,
-        totalUsd: c?.totalUsd,
-        forkedFrom: t ? forkedFromOf(t) : undefined,
+        nodes: ranOf(r, n.parentId === null ? undefined : byId.get(n.parentId)),
+        stepUsd: c.stepUsd,
+        totalUsd: c.totalUsd,
+        forkedFrom: forkedFromOf(asTuple(r)),
       };
     });
-    const head = await this.#source.reader.getTuple(rootConfig(threadId));
+    const head = raw[0] as Raw;
+    const status: ThreadStatus = head.pending.includes("__interrupt__")
+      ? "interrupted"
+      : head.pending.includes("__error__")
+        ? "failed"
+        : // "running" or "done" needs the channel versions: one getTuple
+          await this.#source.reader.getTuple(rootConfig(threadId)).then((t) => (t ? statusOf(t) : "running"));
     return {
       threadId,
-      status: head ? statusOf(head) : "running",
+      status,
       total: all.length,
       lanes: all.reduce((m, n) => Math.max(m, n.lane + 1), 0),
       offset: o.offset,
@@ -244,24 +236,21 @@ export class StudioData {
     };
   }
 
-  /** Per-step cost of a thread's newest `limit` checkpoints, oldest first, with splits by model, node and tenant. */
-  async cost(threadId: string, limit = 2000): Promise<CostView> {
-    const all: CheckpointTuple[] = [];
-    for await (const t of this.#source.reader.list(rootConfig(threadId), { limit })) all.push(t);
-    if (all.length === 0) throw unknownThread(threadId);
-    const byId = new Map(all.map((t) => [t.checkpoint.id, t]));
+  /** Per-step cost of every checkpoint of a thread, oldest first, with splits by model, node and tenant. */
+  async cost(threadId: string): Promise<CostView> {
+    const raw = await this.#raw(threadId);
+    const byId = new Map(raw.map((r) => [r.id, r]));
     const steps: CostStep[] = [];
     const byModel: Record<string, number> = {};
     const byNode: Record<string, number> = {};
     const byTenant: Record<string, number> = {};
-    for (const t of [...all].reverse()) {
-      const c = costOf(t);
-      const p = parentIdOf(t);
-      const nodes = nodesOf(t, p ? byId.get(p) : undefined);
+    for (const r of [...raw].reverse()) {
+      const c = costOf(asTuple(r));
+      const nodes = ranOf(r, r.parentId === null ? undefined : byId.get(r.parentId));
       steps.push({
-        checkpointId: t.checkpoint.id,
-        parentId: p ?? null,
-        step: meta(t).step,
+        checkpointId: r.id,
+        parentId: r.parentId,
+        step: r.step,
         nodes,
         stepUsd: c.stepUsd ?? 0,
         totalUsd: c.totalUsd,
@@ -278,11 +267,10 @@ export class StudioData {
       const tenant = c.tenant ?? "(none)";
       byTenant[tenant] = (byTenant[tenant] ?? 0) + c.stepUsd;
     }
-    const head = costOf(all[0] as CheckpointTuple);
     return {
       threadId,
       recorded: steps.some((s) => s.totalUsd !== undefined),
-      totalUsd: head.totalUsd,
+      totalUsd: costOf(asTuple(raw[0] as Raw)).totalUsd,
       steps,
       byModel,
       byNode,
@@ -385,6 +373,30 @@ export class StudioData {
     return { from: threadId, at: at.checkpoint.id, to: o.to, checkpoints: chain.length, head };
   }
 }
+
+/** A checkpoint without its values, as the tree and the cost chart read it. */
+interface Raw extends Omit<TreeNode, "lane" | "children"> {
+  metadata: Record<string, unknown>;
+  versionsSeen: Record<string, Record<string, string | number>>;
+}
+
+/** Enough of a tuple for the CLI's readers of metadata and `versions_seen` (no channel values). */
+const asTuple = (r: Raw): CheckpointTuple => ({
+  config: rootConfig("", r.id),
+  checkpoint: {
+    v: 4,
+    id: r.id,
+    ts: r.createdAt,
+    channel_values: {},
+    channel_versions: {},
+    versions_seen: r.versionsSeen,
+  },
+  metadata: r.metadata as CheckpointTuple["metadata"],
+  ...(r.parentId === null ? {} : { parentConfig: rootConfig("", r.parentId) }),
+});
+
+/** The nodes that ran between a checkpoint's parent and it (the CLI's `nodesOf`). */
+const ranOf = (r: Raw, parent: Raw | undefined) => nodesOf(asTuple(r), parent && asTuple(parent));
 
 /** The state channels of a checkpoint as plain JSON (LangGraph's internal channels left out, as `show` does). */
 function stateOf(t: CheckpointTuple): Record<string, unknown> {
