@@ -336,6 +336,23 @@ describe("withCheckpointPolicy: spend and arguments", () => {
     await lease.release(holder, { state: "done" });
   });
 
+  it("streamEvents stores the run's end when its iteration ends; a stream returned early stores its latest checkpoint", async () => {
+    const saver = new MemorySaver();
+    const thread = randomUUID();
+    const policed = withCheckpointPolicy(pipeline(saver).graph, { saveOn: ["b"] });
+    let events = 0;
+    for await (const _ of policed.streamEvents({ log: [] }, { ...cfg(thread), version: "v2" })) events++;
+    expect(events).toBeGreaterThan(0);
+    expect((await history(saver, thread)).map((x) => x.step)).toEqual([4, 2, -1]);
+
+    const early = randomUUID();
+    const stream = await policed.stream({ log: [] }, { ...cfg(early), streamMode: "updates" });
+    for await (const chunk of stream) if ("c" in (chunk as object)) break;
+    const h = await history(saver, early);
+    expect(h[0]?.step).toBeGreaterThanOrEqual(2);
+    expectChain(h);
+  });
+
   it("refuses a graph without checkpointer, unknown saveOn nodes, bad intervals, a second policy and a run without thread_id", async () => {
     const { graph } = pipeline(new MemorySaver());
     expect(() => withCheckpointPolicy(pipeline(undefined as never).graph, {})).toThrow(InvalidArgumentError);
