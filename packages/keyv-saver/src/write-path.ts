@@ -317,9 +317,6 @@ export class WritePath {
       }
     };
     const wKey = keys.writes(threadId, ns, cid);
-    // the first writes for a checkpoint whose put has not landed yet (async durability: LangGraph calls putWrites
-    // while that put still waits for the thread's lock) start from nothing: no read, even once the put has landed
-    const startsEmpty = !this.s.touchedWrites.has(wKey) && this.s.newerThanHead(threadId, ns, cid);
     this.s.touchedWrites.delete(wKey);
     this.s.touchedWrites.add(wKey);
     if (this.s.touchedWrites.size > 10_000) this.s.touchedWrites.delete(this.s.touchedWrites.values().next().value!);
@@ -334,7 +331,7 @@ export class WritePath {
         const known = this.s.lastWrites.get(threadId);
         let doc: WriteRecord[];
         if (known?.key === wKey) doc = [...known.doc];
-        else if (startsEmpty || this.s.newerThanHead(threadId, ns, cid)) doc = [];
+        else if (this.s.newerThanHead(threadId, ns, cid)) doc = [];
         else {
           const raw = await this.s.store.get<unknown>(wKey);
           doc = raw === undefined ? [] : this.r.orderedWrites(threadId, cid, wKey, raw);
