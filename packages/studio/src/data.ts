@@ -13,6 +13,7 @@ import {
 } from "@graphkeep/cli";
 import { InvalidArgumentError, ThreadExistsError } from "@graphkeep/core";
 import { CostTracker } from "@graphkeep/cost";
+import { retentionPolicy, type SweepReport, sweep } from "@graphkeep/retention";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { type CheckpointTuple, uuid6 } from "@langchain/langgraph-checkpoint";
 import { costOf } from "./cost.js";
@@ -289,6 +290,40 @@ export class StudioData {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * What a retention policy deletes (`dryRun`: would delete) and the bytes it frees, over every thread or the given
+   * ones — `@graphkeep/retention`'s sweep, as `graphkeep prune` runs it.
+   * @throws {InvalidArgumentError} when neither `keepLatest` nor `maxAge` is given, or one is not valid
+   */
+  async retention(o: {
+    keepLatest?: number | undefined;
+    maxAge?: string | undefined;
+    keepFinal?: boolean | undefined;
+    threadIds?: string[] | undefined;
+    dryRun: boolean;
+  }): Promise<SweepReport & { dryRun: boolean }> {
+    const saver = this.#source.saver;
+    if (saver === undefined) {
+      throw new InvalidArgumentError(
+        `this store was written by LangGraph's ${this.#source.kind}: retention needs a graphkeep store`,
+      );
+    }
+    if (o.keepLatest === undefined && o.maxAge === undefined) {
+      throw new InvalidArgumentError("retention needs keepLatest and/or maxAge");
+    }
+    const policy = retentionPolicy({
+      ...(o.keepLatest === undefined ? {} : { keepLatest: o.keepLatest }),
+      ...(o.maxAge === undefined ? {} : { maxAge: o.maxAge }),
+      keepFinal: o.keepFinal === true,
+    });
+    const report = await sweep(saver, policy, {
+      dryRun: o.dryRun,
+      ...(o.threadIds === undefined ? {} : { threadIds: o.threadIds }),
+    });
+    if (!o.dryRun) this.#rows.clear();
+    return { dryRun: o.dryRun, ...report };
   }
 
   /**

@@ -96,6 +96,20 @@ class PayloadTooLarge extends InvalidArgumentError {
   }
 }
 
+/** A JSON object body, or a 400 naming the shape expected. */
+function parseJson(text: string, shape: string): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new InvalidArgumentError(`the body must be JSON: ${shape}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new InvalidArgumentError(`the body must be a JSON object: ${shape}`);
+  }
+  return body as Record<string, unknown>;
+}
+
 /** The store could not be opened: every data request answers the reason. */
 class StoreNotOpen extends Error {
   constructor(readonly body: StudioErrorBody) {
@@ -205,14 +219,8 @@ export function createApp(o: {
   app.post("/api/threads/:thread/fork", async (c) => {
     change(c);
     const thread = checkThreadId(c.req.param("thread"));
-    const text = await readBody(c.req.raw, o.maxBodyBytes);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new InvalidArgumentError("the body must be JSON: { at, to, values? }");
-    }
-    const b = (body ?? {}) as { at?: unknown; to?: unknown; values?: unknown };
+    const body = parseJson(await readBody(c.req.raw, o.maxBodyBytes), "{ at, to, values? }");
+    const b = body as { at?: unknown; to?: unknown; values?: unknown };
     if (typeof b.at !== "string") throw new InvalidArgumentError("at must be a checkpoint id");
     if (typeof b.to !== "string") throw new InvalidArgumentError("to must be the new thread's id");
     if (b.values !== undefined && (typeof b.values !== "object" || b.values === null || Array.isArray(b.values))) {
@@ -224,6 +232,41 @@ export function createApp(o: {
       values: b.values as Record<string, unknown> | undefined,
     });
     return c.json(result, 201);
+  });
+  app.post("/api/retention", async (c) => {
+    change(c);
+    const body = parseJson(
+      await readBody(c.req.raw, o.maxBodyBytes),
+      "{ keepLatest?, maxAge?, keepFinal?, threads?, dryRun }",
+    );
+    const b = body as {
+      keepLatest?: unknown;
+      maxAge?: unknown;
+      keepFinal?: unknown;
+      threads?: unknown;
+      dryRun?: unknown;
+    };
+    if (b.keepLatest !== undefined && (!Number.isInteger(b.keepLatest) || (b.keepLatest as number) < 0)) {
+      throw new InvalidArgumentError("keepLatest must be a non-negative integer");
+    }
+    if (b.maxAge !== undefined && (typeof b.maxAge !== "string" || b.maxAge.length > 32)) {
+      throw new InvalidArgumentError('maxAge must be a duration such as "7d", "12h" or "30m"');
+    }
+    if (b.threads !== undefined && (!Array.isArray(b.threads) || b.threads.length > 1000)) {
+      throw new InvalidArgumentError("threads must be a list of at most 1,000 thread ids");
+    }
+    if (typeof b.dryRun !== "boolean")
+      throw new InvalidArgumentError("dryRun must be true (preview) or false (delete)");
+    const threadIds = (b.threads as unknown[] | undefined)?.map((t) => checkThreadId(String(t)));
+    return c.json(
+      await data().retention({
+        keepLatest: b.keepLatest as number | undefined,
+        maxAge: b.maxAge as string | undefined,
+        keepFinal: b.keepFinal === true,
+        threadIds,
+        dryRun: b.dryRun,
+      }),
+    );
   });
   app.notFound((c) => c.json({ error: { code: "NOT_FOUND", message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   return app;

@@ -236,7 +236,52 @@ for (const target of targets) {
       const rebound = await rawGet(studio.url, "/api/threads", { host: "evil.example:80" });
       expect(rebound.status).toBe(403);
       expect(rebound.body).toMatch(/does not answer to host/);
+      const retention = (body: unknown) => api.post("/api/retention", JSON.stringify(body));
+      await expectError(await retention({ dryRun: true }), 400, /keepLatest and\/or maxAge/);
+      await expectError(await retention({ keepLatest: -1, dryRun: true }), 400, /keepLatest must be/);
+      await expectError(await retention({ maxAge: "soon", dryRun: true }), 400, /maxAge/);
+      await expectError(await retention({ keepLatest: 1 }), 400, /dryRun must be/);
+      await expectError(await retention({ keepLatest: 1, threads: "all", dryRun: false }), 400, /threads must be/);
       expect(await snapshot()).toEqual(before);
+    });
+
+    it("refuses every change when read-only, even with the token from the studio's own origin", async () => {
+      const before = await snapshot();
+      const ro = await startStudio({ store: store.url, namespace: store.namespace, port: 0, readOnly: true });
+      try {
+        const c = client(ro.url, ro.token);
+        const h = await (await c.get(`/api/threads/${encodeURIComponent(w.branched)}/history`)).json();
+        const fork = await c.post(
+          `/api/threads/${encodeURIComponent(w.branched)}/fork`,
+          JSON.stringify({ at: h.rows[0].id, to: "read-only-fork" }),
+        );
+        expect(fork.status).toBe(403);
+        const prune = await c.post("/api/retention", JSON.stringify({ keepLatest: 1, dryRun: false }));
+        expect(prune.status).toBe(403);
+        expect(((await prune.json()) as { error: { message: string } }).error.message).toMatch(/read-only/);
+      } finally {
+        await ro.close();
+      }
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it("previews a retention policy without deleting anything, then runs it", async () => {
+      const t = encodeURIComponent(w.branched);
+      const total = (await json(`/api/threads/${t}/history`)).total as number;
+      const before = await snapshot();
+      const policy = { keepLatest: 1, threads: [w.branched] };
+      const res = await api.post("/api/retention", JSON.stringify({ ...policy, dryRun: true }));
+      expect(res.status).toBe(200);
+      const preview = (await res.json()) as { checkpointsDeleted: number; bytesFreed: number; dryRun: boolean };
+      expect(preview.dryRun).toBe(true);
+      expect(preview.checkpointsDeleted).toBeGreaterThan(0);
+      expect(preview.bytesFreed).toBeGreaterThan(0);
+      expect(await snapshot()).toEqual(before);
+      const ran = (await (await api.post("/api/retention", JSON.stringify({ ...policy, dryRun: false }))).json()) as {
+        checkpointsDeleted: number;
+      };
+      expect(ran.checkpointsDeleted).toBe(preview.checkpointsDeleted);
+      expect((await json(`/api/threads/${t}/history`)).total).toBe(total - ran.checkpointsDeleted);
     });
   });
 }

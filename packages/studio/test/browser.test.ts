@@ -208,6 +208,25 @@ describe.skipIf(noBrowser !== undefined)("the studio in a browser", () => {
           return res.status;
         }, w.waiting);
         expect(status).toBe(403);
+        await expect(page.locator("#retention").count()).resolves.toBe(0);
+        await page.close();
+      });
+
+      it("previews a retention policy, then prunes with it", async () => {
+        const page = await open(studio);
+        await page.locator(`tr[data-thread="${w.branched}"]`).waitFor();
+        await page.locator("#retention summary").click();
+        await page.locator("#keep-latest").fill("1");
+        await page.locator("#retention-preview").click();
+        const result = page.locator("#retention-result .notice", { hasText: "would delete" });
+        await result.waitFor();
+        const would = Number(/would delete (\d+) checkpoint/.exec((await result.textContent()) ?? "")?.[1]);
+        expect(would).toBeGreaterThan(0);
+        await shot(page, "retention");
+        await page.locator("#retention-run").click();
+        await page.locator("#retention-result .notice", { hasText: `deleted ${would} checkpoint` }).waitFor();
+        // the list reloads: every thread keeps only its newest checkpoint (and those the policy always keeps)
+        await page.locator(`tr[data-thread="${w.waiting}"] td.num`).first().filter({ hasText: /^1$/ }).waitFor();
         await page.close();
       });
     });

@@ -154,6 +154,7 @@ async function threadsView(params: URLSearchParams): Promise<void> {
   const last = Math.min(offset + limit, page.total);
   app().replaceChildren(
     h("h1", {}, "Threads"),
+    READ_ONLY ? "" : retentionPanel(() => void route()),
     h(
       "div",
       { class: "bar" },
@@ -186,6 +187,94 @@ async function threadsView(params: URLSearchParams): Promise<void> {
       ),
       body,
     ),
+  );
+}
+
+interface SweepReport {
+  dryRun: boolean;
+  threadsScanned: number;
+  checkpointsDeleted: number;
+  valuesDeleted: number;
+  writesDeleted: number;
+  bytesFreed: number;
+}
+
+/** A retention policy: preview what it deletes and the bytes it frees, then run it. */
+function retentionPanel(reload: () => void): HTMLElement {
+  const keep = h("input", {
+    type: "number",
+    min: 0,
+    id: "keep-latest",
+    placeholder: "e.g. 20",
+    style: "width:90px",
+  }) as HTMLInputElement;
+  const age = h("input", {
+    type: "text",
+    id: "max-age",
+    placeholder: "e.g. 7d",
+    style: "width:90px",
+  }) as HTMLInputElement;
+  const final = h("input", { type: "checkbox", id: "keep-final" }) as HTMLInputElement;
+  const out = h("div", { id: "retention-result" });
+  const run = h("button", { id: "retention-run", class: "primary", disabled: true }, "Delete") as HTMLButtonElement;
+  const policy = () => ({
+    ...(keep.value === "" ? {} : { keepLatest: Number(keep.value) }),
+    ...(age.value.trim() === "" ? {} : { maxAge: age.value.trim() }),
+    keepFinal: final.checked,
+  });
+  const say = (r: SweepReport) =>
+    `${r.dryRun ? "would delete" : "deleted"} ${r.checkpointsDeleted} checkpoint(s), ${r.valuesDeleted} value(s), ${r.writesDeleted} write(s) in ${r.threadsScanned} thread(s), ${r.dryRun ? "freeing" : "freed"} ${bytes(r.bytesFreed)}`;
+  const call = (dryRun: boolean) =>
+    api<SweepReport>("/api/retention", { method: "POST", body: JSON.stringify({ ...policy(), dryRun }) });
+  for (const input of [keep, age, final]) input.addEventListener("input", () => (run.disabled = true));
+  const preview = h(
+    "button",
+    {
+      id: "retention-preview",
+      onclick: async () => {
+        try {
+          const r = await call(true);
+          out.replaceChildren(h("div", { class: "notice" }, say(r)));
+          run.disabled = r.checkpointsDeleted === 0;
+          run.textContent = `Delete ${r.checkpointsDeleted} checkpoint(s)`;
+        } catch (e) {
+          out.replaceChildren(problem(e));
+        }
+      },
+    },
+    "Preview",
+  );
+  run.addEventListener("click", async () => {
+    run.disabled = true;
+    try {
+      const r = await call(false);
+      out.replaceChildren(h("div", { class: "notice" }, say(r)));
+      setTimeout(reload, 600);
+    } catch (e) {
+      out.replaceChildren(problem(e));
+    }
+  });
+  return h(
+    "details",
+    { id: "retention", class: "chg" },
+    h("summary", {}, "Retention: preview a policy, then prune"),
+    h(
+      "div",
+      { class: "bar" },
+      "keep latest ",
+      keep,
+      " max age ",
+      age,
+      h("label", {}, final, " keep finished threads' final chain"),
+      preview,
+      run,
+    ),
+    h(
+      "p",
+      { class: "dim" },
+      "latest, interrupted and fork-point checkpoints are always kept (@graphkeep/retention, as graphkeep prune)",
+    ),
+    out,
   );
 }
 
