@@ -136,6 +136,7 @@ export function withThreadLease<G extends LeasableGraph>(
         const inner = (await open(run.config(cfg))) as AsyncIterable<T>;
         return { run, it: inner[Symbol.asyncIterator]() };
       } catch (e) {
+        run.failed(e);
         await run.end();
         throw run.error(e);
       }

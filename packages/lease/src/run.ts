@@ -130,6 +130,17 @@ export class HeldRun {
     return this.lost ?? e;
   }
 
+  /**
+   * Notes how the guarded call failed. A `LeaseLostError` for this run's own token (the checkpointer's fencing
+   * check refused a write: the lease expired or was taken, though no heartbeat had noticed yet) means the lease
+   * is no longer ours to release: the run counts as lost, so `end` leaves the record `running` for the watchdog.
+   */
+  failed(e: unknown): void {
+    if (this.lost) return;
+    const refused = refusalOf(e, this.handle.threadId, this.handle.token);
+    if (refused) this.#lose(refused);
+  }
+
   /** Aborts the graph run (the lease is released by `end`). */
   abort(reason?: unknown): void {
     this.#controller.abort(reason);
@@ -161,9 +172,20 @@ export async function runHeld<T>(
     await run.end();
     return out;
   } catch (e) {
+    run.failed(e);
     await run.end(outcomeOnError?.(e) ?? { state: "done" });
     throw run.error(e);
   }
+}
+
+/** The fencing refusal of the lease (`threadId`, `token`) that `e` is or wraps (LangGraph may wrap errors). */
+function refusalOf(e: unknown, threadId: string, token: number): LeaseLostError | undefined {
+  let cur = e;
+  for (let depth = 0; depth < 5 && cur !== null && typeof cur === "object"; depth++) {
+    if (isLeaseLostError(cur) && cur.threadId === threadId && cur.token === token) return cur;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /** @internal an async iterator over a leased stream: releases when it ends, fails, is returned or collected. */
@@ -209,6 +231,7 @@ export class LeasedStream<T> implements AsyncIterableIterator<T> {
     } catch (e) {
       this.#done = true;
       if (!s) throw e;
+      s.run.failed(e);
       await this.#finish(s.run);
       throw s.run.error(e);
     }
