@@ -250,7 +250,9 @@ for (const target of targets) {
       const ro = await startStudio({ store: store.url, namespace: store.namespace, port: 0, readOnly: true });
       try {
         const c = client(ro.url, ro.token);
-        const h = await (await c.get(`/api/threads/${encodeURIComponent(w.branched)}/history`)).json();
+        const h = (await (await c.get(`/api/threads/${encodeURIComponent(w.branched)}/history`)).json()) as {
+          rows: Array<{ id: string }>;
+        };
         const fork = await c.post(
           `/api/threads/${encodeURIComponent(w.branched)}/fork`,
           JSON.stringify({ at: h.rows[0].id, to: "read-only-fork" }),
