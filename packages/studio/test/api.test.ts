@@ -255,7 +255,7 @@ for (const target of targets) {
         };
         const fork = await c.post(
           `/api/threads/${encodeURIComponent(w.branched)}/fork`,
-          JSON.stringify({ at: h.rows[0].id, to: "read-only-fork" }),
+          JSON.stringify({ at: h.rows[0]?.id, to: "read-only-fork" }),
         );
         expect(fork.status).toBe(403);
         const prune = await c.post("/api/retention", JSON.stringify({ keepLatest: 1, dryRun: false }));
