@@ -13,9 +13,10 @@ import {
 } from "@graphkeep/cli";
 import { InvalidArgumentError, ThreadExistsError } from "@graphkeep/core";
 import { CostTracker } from "@graphkeep/cost";
+import { KeyvSaver } from "@graphkeep/keyv-saver";
 import { retentionPolicy, type SweepReport, sweep } from "@graphkeep/retention";
 import type { RunnableConfig } from "@langchain/core/runnables";
-import { type CheckpointTuple, uuid6 } from "@langchain/langgraph-checkpoint";
+import { type CheckpointTuple, JsonPlusSerializer, uuid6 } from "@langchain/langgraph-checkpoint";
 import { costOf } from "./cost.js";
 
 // Everything the page shows, read through the checkpoint saver's own API (getTuple, list, put) and KeyvSaver's
@@ -76,10 +77,26 @@ export type ThreadSort = "updated" | "-updated" | "id" | "-id";
 /** Reads the store for the page; remembers rows until their thread's update time changes. */
 export class StudioData {
   readonly #source: Source;
+  readonly #writer: KeyvSaver | undefined;
   readonly #rows = new Map<string, { at: string | undefined; row: ThreadRow }>();
 
-  constructor(source: Source) {
+  /**
+   * @param plainWrites write a fork's values as plain JSON (`JsonPlusSerializer`), readable by an app's saver with
+   * or without `compressed()`; the CLI's serde (read: anything compressed; write: brotli from 1 KB) would write
+   * values only a `compressed()` serde reads. Off with a key: encrypted stores keep their serde.
+   */
+  constructor(source: Source, o: { plainWrites?: boolean } = {}) {
     this.#source = source;
+    const saver = source.saver;
+    if (saver !== undefined && o.plainWrites === true) {
+      const plain = new JsonPlusSerializer();
+      this.#writer = new KeyvSaver(saver.keyv, {
+        serde: {
+          dumpsTyped: (v: unknown) => plain.dumpsTyped(v),
+          loadsTyped: (type: string, data: Uint8Array | string) => saver.serde.loadsTyped(type, data),
+        },
+      });
+    } else this.#writer = saver;
   }
 
   get source(): Source {
@@ -336,7 +353,7 @@ export class StudioData {
     threadId: string,
     o: { at: string; to: string; values?: Record<string, unknown> | undefined },
   ): Promise<ForkResult> {
-    const saver = this.#source.saver;
+    const saver = this.#writer;
     if (saver === undefined) {
       throw new InvalidArgumentError(
         `this store was written by LangGraph's ${this.#source.kind}: fork needs a graphkeep store`,

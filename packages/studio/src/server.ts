@@ -326,7 +326,11 @@ export async function startStudio(options: StudioOptions = {}): Promise<Studio> 
         (h) => `${h}:${port}`,
       ),
     );
-  const data = error === undefined && source !== undefined ? new StudioData(source) : undefined;
+  const keyed = o.keyEnv !== undefined || o.keyFile !== undefined;
+  const data =
+    error === undefined && source !== undefined
+      ? new StudioData(source, { plainWrites: !o.readOnly && !keyed })
+      : undefined;
   const app = createApp({
     data,
     error,

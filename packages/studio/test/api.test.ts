@@ -166,6 +166,26 @@ for (const target of targets) {
       expect(list.rows[0].threadId).toBe(to);
     });
 
+    it("writes a fork an app's plain saver reads back, large values included (no compression it cannot read)", async () => {
+      const h = await json(`/api/threads/${encodeURIComponent(w.branched)}/history`);
+      const big = "long note ".repeat(500);
+      const to = `${w.branched}-big`;
+      const res = await api.post(
+        `/api/threads/${encodeURIComponent(w.branched)}/fork`,
+        JSON.stringify({ at: h.rows[0].id, to, values: { topic: big } }),
+      );
+      expect(res.status).toBe(201);
+      // the app's saver: KeyvSaver.fromUrl with its default serde (JsonPlusSerializer), no compressed()
+      const saver = await KeyvSaver.fromUrl(store.url, { namespace: store.namespace });
+      try {
+        const head = await saver.getTuple({ configurable: { thread_id: to } });
+        expect(head?.checkpoint.channel_values.topic).toBe(big);
+        expect(head?.checkpoint.channel_values.messages).toHaveLength(4);
+      } finally {
+        await saver.close();
+      }
+    });
+
     it("answers bad input with a 4xx and a message, and changes nothing stored", async () => {
       const before = await snapshot();
       const t = encodeURIComponent(w.branched);

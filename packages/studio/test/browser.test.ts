@@ -10,7 +10,7 @@ import { type Studio, startStudio } from "@graphkeep/studio";
 import { JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Written, writeThreads } from "./fixture.js";
+import { answer, type Written, writeThreads } from "./fixture.js";
 import { POSTGRES_URL, postgresSkip } from "./helpers.js";
 
 // The studio's page in Debian's Chromium (playwright-core, never a downloaded browser) over threads a real graph
@@ -19,6 +19,7 @@ import { POSTGRES_URL, postgresSkip } from "./helpers.js";
 const CHROMIUM = "/usr/bin/chromium";
 const REQUIRE = process.env.GRAPHKEEP_REQUIRE_SERVICES === "1";
 const pkg = fileURLToPath(new URL("..", import.meta.url));
+const root = join(pkg, "../..");
 const docs = join(pkg, "docs");
 const dir = mkdtempSync(join(tmpdir(), "graphkeep-studio-e2e-"));
 
@@ -159,6 +160,20 @@ describe.skipIf(noBrowser !== undefined)("the studio in a browser", () => {
         await page.close();
       });
 
+      it("shows new checkpoints while the page is open (an interrupt answered by another process)", async () => {
+        const page = await open(studio);
+        await page.locator(`tr[data-thread="${w.waiting}"]`).click();
+        await page.locator("#thread-title", { hasText: w.waiting }).waitFor();
+        await expect(page.locator(".tree-row").count()).resolves.toBe(3);
+        await page.locator("#thread-title + [data-status]", { hasText: "interrupted" }).waitFor();
+        await answer(store.url, { namespace: store.namespace }, w.waiting, "approved late");
+        // no reload: the page polls and redraws with the review's checkpoint on top
+        await page.locator("#thread-title + [data-status]", { hasText: "done" }).waitFor({ timeout: 10_000 });
+        await expect(page.locator(".tree-row").count()).resolves.toBe(4);
+        await page.locator("#diff .msg.new", { hasText: "review: approved late" }).waitFor();
+        await page.close();
+      });
+
       it("forks with an edited value into a new thread that has it, and refuses an edit that is not valid", async () => {
         const page = await open(studio);
         await page.locator(`tr[data-thread="${w.waiting}"]`).click();
@@ -215,6 +230,10 @@ describe.skipIf(noBrowser !== undefined)("the studio in a browser", () => {
       it("previews a retention policy, then prunes with it", async () => {
         const page = await open(studio);
         await page.locator(`tr[data-thread="${w.branched}"]`).waitFor();
+        const before = (await page.locator("#threads tr[data-thread] td.num:nth-child(3)").allTextContents()).reduce(
+          (a, b) => a + Number(b),
+          0,
+        );
         await page.locator("#retention summary").click();
         await page.locator("#keep-latest").fill("1");
         await page.locator("#retention-preview").click();
@@ -225,8 +244,12 @@ describe.skipIf(noBrowser !== undefined)("the studio in a browser", () => {
         await shot(page, "retention");
         await page.locator("#retention-run").click();
         await page.locator("#retention-result .notice", { hasText: `deleted ${would} checkpoint` }).waitFor();
-        // the list reloads: every thread keeps only its newest checkpoint (and those the policy always keeps)
-        await page.locator(`tr[data-thread="${w.waiting}"] td.num`).first().filter({ hasText: /^1$/ }).waitFor();
+        // the list reloads with fewer checkpoints (latest, interrupted and fork points are kept)
+        const counts = async () =>
+          (await page.locator("#threads tr[data-thread] td.num:nth-child(3)").allTextContents()).map(Number);
+        await expect
+          .poll(async () => (await counts()).reduce((a, b) => a + b, 0), { timeout: 10_000 })
+          .toBe(before - would);
         await page.close();
       });
     });
@@ -260,6 +283,25 @@ describe.skipIf(noBrowser !== undefined)("the studio in a browser", () => {
       await page.close();
     });
   });
+
+  it("shows `pnpm demo`'s thread with its rewind branch, the diff and the cost chart", async () => {
+    const demo = execFileSync(join(root, "node_modules/.bin/tsx"), [join(root, "examples/demo/main.ts")], {
+      cwd: root,
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const store = /--store (sqlite:\/\/\S+)/.exec(demo)?.[1] as string;
+    expect(store).toBeDefined();
+    const studio = await start({ store });
+    const page = await open(studio);
+    await page.locator('tr[data-thread="demo"]').click();
+    await page.locator('.tree-row[data-lane="1"]').first().waitFor();
+    await expect(page.locator(".tag.t-fork").count()).resolves.toBeGreaterThan(0);
+    await page.locator("#diff .chg").first().waitFor();
+    await page.locator("#cost-chart rect.bar").first().waitFor();
+    await page.screenshot({ path: join(docs, "demo.png") });
+    await page.close();
+  }, 120_000);
 
   it("made no request to any other origin", () => {
     expect(requested.length).toBeGreaterThan(20);

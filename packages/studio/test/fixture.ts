@@ -17,36 +17,46 @@ export interface Written {
   branchText: string;
 }
 
-/**
- * Writes threads with a real LangGraph graph (a model node through the real ChatOpenAI client against the local
- * scripted OpenAI server, then a review node that interrupts) through KeyvSaver wrapped by withCostMetadata.
- */
-export async function writeThreads(url: string, options: KeyvSaverUrlOptions = {}): Promise<Written> {
+/** The test graph (a model node through the real ChatOpenAI client, then a review that interrupts) on a store. */
+async function openGraph(url: string, options: KeyvSaverUrlOptions) {
   const llm = await startFakeOpenAI((req) => ({
     content: `answer ${req.messages.length}`,
     usage: { prompt: 1200, completion: 300 },
   }));
   const saver = await KeyvSaver.fromUrl(url, options);
+  const tracker = new CostTracker({ store: new Keyv() });
+  const checkpointer = withCostMetadata(saver, tracker);
+  const model = new ChatOpenAI({
+    model: "gpt-4o-mini",
+    apiKey: "scripted",
+    maxRetries: 0,
+    configuration: { baseURL: llm.baseURL },
+  });
+  const State = Annotation.Root({ ...MessagesAnnotation.spec, topic: Annotation<string> });
+  const graph = new StateGraph(State)
+    .addNode("agent", async (s, config) => ({ messages: [await model.invoke(s.messages, config)] }))
+    .addNode("review", async () => {
+      const answer = interrupt({ question: "approve the answer?" });
+      return { messages: [new HumanMessage(`review: ${String(answer)}`)] };
+    })
+    .addEdge(START, "agent")
+    .addEdge("agent", "review")
+    .addEdge("review", END)
+    .compile({ checkpointer });
+  const close = async () => {
+    await saver.close();
+    await llm.close();
+  };
+  return { graph, tracker, close };
+}
+
+/**
+ * Writes threads with a real LangGraph graph (a model node through the real ChatOpenAI client against the local
+ * scripted OpenAI server, then a review node that interrupts) through KeyvSaver wrapped by withCostMetadata.
+ */
+export async function writeThreads(url: string, options: KeyvSaverUrlOptions = {}): Promise<Written> {
+  const { graph, tracker, close } = await openGraph(url, options);
   try {
-    const tracker = new CostTracker({ store: new Keyv() });
-    const checkpointer = withCostMetadata(saver, tracker);
-    const model = new ChatOpenAI({
-      model: "gpt-4o-mini",
-      apiKey: "scripted",
-      maxRetries: 0,
-      configuration: { baseURL: llm.baseURL },
-    });
-    const State = Annotation.Root({ ...MessagesAnnotation.spec, topic: Annotation<string> });
-    const graph = new StateGraph(State)
-      .addNode("agent", async (s, config) => ({ messages: [await model.invoke(s.messages, config)] }))
-      .addNode("review", async () => {
-        const answer = interrupt({ question: "approve the answer?" });
-        return { messages: [new HumanMessage(`review: ${String(answer)}`)] };
-      })
-      .addEdge(START, "agent")
-      .addEdge("agent", "review")
-      .addEdge("review", END)
-      .compile({ checkpointer });
     const suffix = randomUUID().slice(0, 8);
     const branched = `support-${suffix}`;
     const waiting = `triage-${suffix}`;
@@ -71,7 +81,16 @@ export async function writeThreads(url: string, options: KeyvSaverUrlOptions = {
     await graph.invoke({ messages: [new HumanMessage("my parcel is damaged")], topic: "damage" }, cfg(waiting));
     return { branched, waiting, branchText };
   } finally {
-    await saver.close();
-    await llm.close();
+    await close();
+  }
+}
+
+/** Answers a thread's interrupt: the graph runs on and writes new checkpoints (another process would, too). */
+export async function answer(url: string, options: KeyvSaverUrlOptions, threadId: string, text: string): Promise<void> {
+  const { graph, tracker, close } = await openGraph(url, options);
+  try {
+    await graph.invoke(new Command({ resume: text }), { configurable: { thread_id: threadId }, callbacks: [tracker] });
+  } finally {
+    await close();
   }
 }

@@ -451,25 +451,26 @@ async function threadView(threadId: string, params: URLSearchParams): Promise<vo
   );
   if (selected) checkpointView(threadId, selected, detail).catch((e) => detail.replaceChildren(problem(e)));
   costView(threadId, costEl).catch((e) => costEl.replaceChildren(problem(e)));
-  if (hist.status === "running") {
-    const seen = hist.total;
-    poll = setTimeout(async () => {
-      try {
-        const again = await api<HistoryPage>(`/api/threads/${enc(threadId)}/history?offset=0&limit=1`);
-        if (again.total !== seen || again.status !== hist.status) route();
-        else threadViewPoll(threadId, seen);
-      } catch {}
-    }, 2000);
-  }
+  // new checkpoints (a running graph, an interrupt answered elsewhere) show up without a reload
+  if (offset === 0) watch(threadId, hist.total, hist.rows[0]?.id, hist.status);
 }
 
-function threadViewPoll(threadId: string, seen: number): void {
+/** Polls a thread's history every 2 s; re-renders when its newest checkpoint, count or status changes. */
+function watch(threadId: string, total: number, head: string | undefined, status: string): void {
   poll = setTimeout(async () => {
     try {
       const again = await api<HistoryPage>(`/api/threads/${enc(threadId)}/history?offset=0&limit=1`);
-      if (again.total !== seen || again.status !== "running") route();
-      else threadViewPoll(threadId, seen);
+      if (again.total !== total || again.rows[0]?.id !== head || again.status !== status) {
+        const p = new URLSearchParams(location.hash.split("?")[1] ?? "");
+        // follow the newest checkpoint unless the user picked one
+        if (p.get("c") === head) p.delete("c");
+        const target = `#/t/${enc(threadId)}?${p}`;
+        if (location.hash === target) void route();
+        else location.hash = target;
+        return;
+      }
     } catch {}
+    watch(threadId, total, head, status);
   }, 2000);
 }
 
