@@ -307,3 +307,37 @@ for (const target of targets) {
     });
   });
 }
+
+describe("a store the studio cannot open", () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ["a URL scheme it does not know", "ftp://example.invalid/x", /UNSUPPORTED_URL/],
+    [
+      "a PostgreSQL server that does not answer",
+      "postgres://postgres@127.0.0.1:1/test",
+      /STORE_UNAVAILABLE|ECONNREFUSED/,
+    ],
+    [
+      "a SQLite file that does not exist",
+      `sqlite://${join(dir, "nowhere", "x.db")}`,
+      /STORE_NOT_FOUND|SQLITE_CANTOPEN/,
+    ],
+  ];
+  for (const [what, store, code] of cases) {
+    it(`explains ${what} on the page and in the API, without a stack trace`, async () => {
+      const studio = await startStudio({ store, port: 0, timeout: "1000" });
+      try {
+        expect(studio.error?.code).toMatch(code);
+        const html = await (await fetch(studio.url)).text();
+        expect(html).toContain("The studio cannot read this store");
+        expect(html).toMatch(code);
+        const res = await fetch(`${studio.url}api/threads`);
+        expect(res.status).toBe(503);
+        const body = await res.text();
+        expect(body).toMatch(code);
+        expect(body).not.toMatch(/\n\s+at /);
+      } finally {
+        await studio.close();
+      }
+    });
+  }
+});
