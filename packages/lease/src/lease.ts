@@ -14,7 +14,14 @@ import {
 
 /** @internal what a backend answers to an acquisition. */
 export type AcquireResult =
-  | { ok: true; token: number; expiresAt: Date; attempts: number }
+  | {
+      ok: true;
+      token: number;
+      expiresAt: Date;
+      attempts: number;
+      /** the record's state before this acquisition (`undefined`: never leased) */
+      previous?: LeaseInfo["state"] | undefined;
+    }
   | { ok: false; holder: { owner: string; expiresAt: Date } | undefined };
 
 /** @internal the primitive, atomic operations of one store. */
@@ -26,6 +33,8 @@ export interface LeaseBackend {
   release(threadId: string, owner: string, token: number, outcome: ReleaseOutcome): Promise<boolean>;
   info(threadId: string): Promise<LeaseInfo | undefined>;
   stalled(limit: number): Promise<string[]>;
+  /** Connects (and prepares the store) once; bounded by the connect timeout, not the operation timeout. */
+  ready(): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -36,7 +45,7 @@ export function defaultOwner(): string {
   return `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
 }
 
-/** @internal validates the common options (`ttlMs`, `heartbeatMs`, `owner`, `operationTimeoutMs`). */
+/** @internal validates the common options (`ttlMs`, `heartbeatMs`, `owner`, `operationTimeoutMs`, `connectTimeoutMs`). */
 export function resolveOptions(factory: string, options: LeaseOptions) {
   const ttlMs = options.ttlMs ?? DEFAULT_TTL;
   if (!(Number.isInteger(ttlMs) && ttlMs >= 10)) {
@@ -51,15 +60,29 @@ export function resolveOptions(factory: string, options: LeaseOptions) {
       `${factory}: heartbeatMs (${heartbeatMs}) must be less than ttlMs (${ttlMs}), or the lease expires between heartbeats; use e.g. heartbeatMs = ttlMs / 3`,
     );
   }
-  const operationTimeoutMs = options.operationTimeoutMs ?? 5000;
+  // a heartbeat that hangs for the whole timeout is retried at once; that retry must land before the lease expires:
+  // heartbeatMs (since the last extension) + operationTimeoutMs (the hung one) + operationTimeoutMs (the retry) <= ttlMs
+  const fits = Math.floor((ttlMs - heartbeatMs) / 2);
+  const operationTimeoutMs = options.operationTimeoutMs ?? Math.max(1, Math.min(5000, fits));
   if (!(Number.isFinite(operationTimeoutMs) && operationTimeoutMs > 0)) {
     throw new InvalidArgumentError(`${factory}: operationTimeoutMs must be a positive number of milliseconds`);
+  }
+  if (heartbeatMs + 2 * operationTimeoutMs > ttlMs) {
+    throw new InvalidArgumentError(
+      `${factory}: operationTimeoutMs (${operationTimeoutMs}) is too long for ttlMs (${ttlMs}) and heartbeatMs (${heartbeatMs}): one hung heartbeat plus its retry would outlast the lease; it must be at most (ttlMs - heartbeatMs) / 2 = ${fits}`,
+    );
   }
   const owner = options.owner ?? defaultOwner();
   if (typeof owner !== "string" || owner.length === 0 || owner.includes("|")) {
     throw new InvalidArgumentError(`${factory}: owner must be a non-empty string without "|"`);
   }
-  return { ttlMs, heartbeatMs, operationTimeoutMs, owner };
+  // connecting (and creating the PostgreSQL table) happens once, before the first operation: it gets its own,
+  // longer bound, so a short operation timeout never fails a cold start
+  const connectTimeoutMs = options.connectTimeoutMs ?? Math.max(5000, operationTimeoutMs);
+  if (!(Number.isFinite(connectTimeoutMs) && connectTimeoutMs > 0)) {
+    throw new InvalidArgumentError(`${factory}: connectTimeoutMs must be a positive number of milliseconds`);
+  }
+  return { ttlMs, heartbeatMs, operationTimeoutMs, connectTimeoutMs, owner };
 }
 
 /** @internal checks a thread id argument. */
@@ -84,6 +107,7 @@ export class Lease implements LeaseStore {
   readonly heartbeatMs: number;
   readonly owner: string;
   readonly #timeout: number;
+  readonly #connectTimeout: number;
   readonly #backend: LeaseBackend;
 
   constructor(backend: LeaseBackend, opts: ReturnType<typeof resolveOptions>) {
@@ -93,10 +117,20 @@ export class Lease implements LeaseStore {
     this.heartbeatMs = opts.heartbeatMs;
     this.owner = opts.owner;
     this.#timeout = opts.operationTimeoutMs;
+    this.#connectTimeout = opts.connectTimeoutMs;
   }
 
   async #op<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
+      await withTimeout(
+        this.#connectTimeout,
+        () => this.#backend.ready(),
+        () =>
+          new StoreUnavailableError(
+            operation,
+            `lease (${this.kind}): could not connect within ${this.#connectTimeout} ms; is the store reachable?`,
+          ),
+      );
       return await withTimeout(
         this.#timeout,
         fn,
@@ -118,8 +152,10 @@ export class Lease implements LeaseStore {
 
   /**
    * Runs a backend acquire under the timeout; when the caller gets a timeout or failure but the store took the
-   * lease anyway (a slow answer), the lease is handed back at once, so no "ghost" run holds the thread or is
-   * later resumed by a watchdog.
+   * lease anyway (a slow answer), the lease is handed back as soon as that answer lands, so no "ghost" run holds
+   * the thread or is later resumed by a watchdog. The hand-back restores what the record meant before: a
+   * stalled run it displaced (a takeover, or an acquire over an expired `running` record) is left stalled (its
+   * lease expired, for the watchdog); otherwise the record reads `done`.
    */
   async #acquireOp(operation: string, t: string, mode: "run" | "takeover") {
     const call = this.#backend.acquire(t, this.owner, this.ttlMs, mode);
@@ -127,7 +163,12 @@ export class Lease implements LeaseStore {
       return await this.#op(operation, () => call);
     } catch (e) {
       void call
-        .then((late) => (late.ok ? this.#backend.release(t, this.owner, late.token, { state: "done" }) : undefined))
+        .then((late) => {
+          if (!late.ok) return undefined;
+          const stalled = mode === "takeover" || late.previous === "running";
+          const outcome: ReleaseOutcome = stalled ? { state: "retry", retryInMs: 1 } : { state: "done" };
+          return this.#backend.release(t, this.owner, late.token, outcome);
+        })
         .catch(() => undefined);
       throw e;
     }

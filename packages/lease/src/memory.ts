@@ -28,7 +28,13 @@ class MemoryBackend implements LeaseBackend {
       attempts: mode === "takeover" ? (row?.attempts ?? 0) + 1 : 0,
     };
     this.#rows.set(threadId, next);
-    return { ok: true, token: next.token, expiresAt: new Date(next.expires), attempts: next.attempts };
+    return {
+      ok: true,
+      token: next.token,
+      expiresAt: new Date(next.expires),
+      attempts: next.attempts,
+      previous: row?.state,
+    };
   }
 
   async extend(threadId: string, owner: string, token: number, ttlMs: number): Promise<Date | undefined> {
@@ -73,6 +79,8 @@ class MemoryBackend implements LeaseBackend {
       .slice(0, limit)
       .map(([t]) => t);
   }
+
+  async ready(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

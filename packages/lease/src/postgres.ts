@@ -35,9 +35,13 @@ class PostgresBackend implements LeaseBackend {
   readonly #given: Pool | undefined;
   readonly #url: string | undefined;
   readonly #timeout: number;
+  readonly #connectTimeout: number;
+  readonly #lateAnswerMs: number;
   #pool: Promise<Pool> | undefined;
 
-  constructor(opts: PostgresLeaseOptions, timeout: number) {
+  constructor(opts: PostgresLeaseOptions, timeout: number, connectTimeout: number, ttlMs: number) {
+    this.#connectTimeout = connectTimeout;
+    this.#lateAnswerMs = Math.max(60_000, ttlMs);
     this.#tableName = opts.table ?? "graphkeep_leases";
     this.#table = this.#tableName
       .split(".")
@@ -57,17 +61,24 @@ class PostgresBackend implements LeaseBackend {
         pool = new PoolCtor({
           connectionString: this.#url,
           max: 4,
-          connectionTimeoutMillis: this.#timeout,
+          connectionTimeoutMillis: this.#connectTimeout,
           query_timeout: this.#timeout,
+          // the server cancels a statement that runs longer than a caller waits (e.g. behind a row lock), so it
+          // never commits after the caller gave up
+          statement_timeout: this.#timeout,
         });
         pool.on("error", () => undefined);
       }
       const client = await pool.connect();
+      // preparing the table is bounded by the connect timeout, not the (shorter) operation timeout
+      const ddl = (text: string, values: unknown[] = []) =>
+        client.query({ text, values, query_timeout: this.#connectTimeout } as { text: string; values: unknown[] });
       try {
         // one creator at a time: concurrent CREATE ... IF NOT EXISTS can still collide on the catalog
-        await client.query("BEGIN");
-        await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`graphkeep_lease:${this.#tableName}`]);
-        await client.query(`CREATE TABLE IF NOT EXISTS ${this.#table} (
+        await ddl("BEGIN");
+        await ddl(`SET LOCAL statement_timeout = ${Math.floor(this.#connectTimeout)}`);
+        await ddl("SELECT pg_advisory_xact_lock(hashtext($1))", [`graphkeep_lease:${this.#tableName}`]);
+        await ddl(`CREATE TABLE IF NOT EXISTS ${this.#table} (
           thread_id text PRIMARY KEY,
           owner text NOT NULL,
           token bigint NOT NULL,
@@ -76,10 +87,8 @@ class PostgresBackend implements LeaseBackend {
           expires_at timestamptz NOT NULL
         )`);
         const index = `"${this.#tableName.replaceAll(".", "_")}_stalled"`;
-        await client.query(
-          `CREATE INDEX IF NOT EXISTS ${index} ON ${this.#table} (expires_at) WHERE state = 'running'`,
-        );
-        await client.query("COMMIT");
+        await ddl(`CREATE INDEX IF NOT EXISTS ${index} ON ${this.#table} (expires_at) WHERE state = 'running'`);
+        await ddl("COMMIT");
       } catch (e) {
         await client.query("ROLLBACK").catch(() => undefined);
         if (!this.#given) await pool.end().catch(() => undefined);
@@ -96,30 +105,53 @@ class PostgresBackend implements LeaseBackend {
     return p;
   }
 
-  async #query<R>(sql: string, params: unknown[]): Promise<R[]> {
+  ready(): Promise<unknown> {
+    return this.#ready();
+  }
+
+  async #query<R>(sql: string, params: unknown[], queryTimeout?: number): Promise<R[]> {
     const pool = await this.#ready();
-    const r = await pool.query(sql, params);
+    const r = await (queryTimeout === undefined
+      ? pool.query(sql, params)
+      : pool.query({ text: sql, values: params, query_timeout: queryTimeout } as { text: string; values: unknown[] }));
     return r.rows as R[];
   }
 
   async acquire(threadId: string, owner: string, ttlMs: number, mode: "run" | "takeover"): Promise<AcquireResult> {
     const takeover = mode === "takeover";
     for (let i = 0; i < 3; i++) {
-      const rows = await this.#query<{ token: string; attempts: number; expires_at: Date }>(
+      const rows = await this.#query<{
+        token: string;
+        attempts: number;
+        expires_at: Date;
+        previous: LeaseInfo["state"] | null;
+      }>(
         takeover
           ? `UPDATE ${this.#table} SET owner = $2, token = token + 1, attempts = attempts + 1, expires_at = ${NOW} + ${TTL}
              WHERE thread_id = $1 AND state = 'running' AND expires_at <= ${NOW}
-             RETURNING token, attempts, expires_at`
-          : `INSERT INTO ${this.#table} AS l (thread_id, owner, token, state, attempts, expires_at)
+             RETURNING token, attempts, expires_at, 'running' AS previous`
+          : `WITH prev AS (SELECT state FROM ${this.#table} WHERE thread_id = $1)
+             INSERT INTO ${this.#table} AS l (thread_id, owner, token, state, attempts, expires_at)
              VALUES ($1, $2, 1, 'running', 0, ${NOW} + ${TTL})
              ON CONFLICT (thread_id) DO UPDATE SET owner = EXCLUDED.owner, token = l.token + 1, state = 'running',
                attempts = 0, expires_at = EXCLUDED.expires_at
              WHERE l.state <> 'running' OR l.expires_at <= ${NOW}
-             RETURNING token, attempts, expires_at`,
+             RETURNING token, attempts, expires_at, (SELECT state FROM prev) AS previous`,
         [threadId, owner, ttlMs],
+        // the client keeps waiting for the answer after the caller's timeout, so that a late commit is seen and
+        // handed back (pg's query_timeout would drop it and leave a ghost lease); statement_timeout bounds the server
+        this.#lateAnswerMs,
       );
       const row = rows[0];
-      if (row) return { ok: true, token: Number(row.token), attempts: row.attempts, expiresAt: row.expires_at };
+      if (row) {
+        return {
+          ok: true,
+          token: Number(row.token),
+          attempts: row.attempts,
+          expiresAt: row.expires_at,
+          previous: row.previous ?? undefined,
+        };
+      }
       if (takeover) return { ok: false, holder: undefined };
       const info = await this.info(threadId);
       if (info?.live) return { ok: false, holder: { owner: info.owner, expiresAt: info.expiresAt } };
@@ -213,5 +245,5 @@ export function postgresLease(options: PostgresLeaseOptions): LeaseStore {
       `postgresLease: table must be an identifier like "graphkeep_leases" or "app.leases", got ${options.table}`,
     );
   }
-  return new Lease(new PostgresBackend(options, opts.operationTimeoutMs), opts);
+  return new Lease(new PostgresBackend(options, opts.operationTimeoutMs, opts.connectTimeoutMs, opts.ttlMs), opts);
 }

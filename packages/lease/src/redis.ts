@@ -39,12 +39,13 @@ end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then
   return {0, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1]), now}
 end
+local previous = redis.call('HGET', KEYS[3], 'state') or ''
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token .. '|' .. ARGV[1], 'PX', ttl)
 local attempts = 0
 if ARGV[3] == 'takeover' then attempts = redis.call('HINCRBY', KEYS[3], 'attempts', 1) end
 redis.call('HSET', KEYS[3], 'owner', ARGV[1], 'token', token, 'state', 'running', 'attempts', attempts, 'exp', now + ttl)
-return {1, token, attempts, now + ttl}`;
+return {1, token, attempts, now + ttl, previous}`;
 
 // KEYS: lease, run. ARGV: token|owner, ttl — compare-and-extend
 const EXTEND = `${NOW}
@@ -161,6 +162,10 @@ class RedisBackend implements LeaseBackend {
     return p;
   }
 
+  ready(): Promise<unknown> {
+    return this.#connect();
+  }
+
   async #eval(script: string, keys: string[], args: Array<string | number>): Promise<unknown> {
     const client = await this.#connect();
     return client.eval(script, { keys, arguments: args.map(String) });
@@ -185,7 +190,14 @@ class RedisBackend implements LeaseBackend {
     }
     const expires = Number(r[3]);
     await this.#runsOp("add", threadId, expires);
-    return { ok: true, token: Number(r[1]), attempts: Number(r[2]), expiresAt: new Date(expires) };
+    const previous = String(r[4] ?? "");
+    return {
+      ok: true,
+      token: Number(r[1]),
+      attempts: Number(r[2]),
+      expiresAt: new Date(expires),
+      previous: previous === "" ? undefined : (previous as LeaseInfo["state"]),
+    };
   }
 
   async extend(threadId: string, owner: string, token: number, ttlMs: number): Promise<Date | undefined> {
@@ -282,5 +294,5 @@ export function redisLease(options: RedisLeaseOptions): LeaseStore {
   if (options.keyPrefix !== undefined && (options.keyPrefix === "" || /[{}]/.test(options.keyPrefix))) {
     throw new InvalidArgumentError("redisLease: keyPrefix must be non-empty and contain no { or }");
   }
-  return new Lease(new RedisBackend(options, opts.operationTimeoutMs), opts);
+  return new Lease(new RedisBackend(options, opts.connectTimeoutMs), opts);
 }

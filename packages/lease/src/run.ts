@@ -96,14 +96,28 @@ export class HeldRun {
     if (this.#beating || this.lost || this.#ended) return;
     this.#beating = true;
     try {
-      await this.#lease.extend(this.handle);
-    } catch (e) {
-      if (this.#ended) return;
-      if (isLeaseLostError(e)) this.#lose(e);
-      else if (isStoreUnavailableError(e) && Date.now() >= this.handle.expiresAt.getTime()) {
-        this.#lose(
-          new LeaseLostError(this.handle.threadId, this.handle.token, undefined, "heartbeats failed until it expired"),
-        );
+      // a heartbeat the store failed (or left hanging until the operation timeout) is retried at once rather than
+      // at the next tick (the ticks it spanned were skipped): the stores' options guarantee that
+      // heartbeatMs + 2 × operationTimeoutMs <= ttlMs, so the retry lands before the lease expires
+      for (let tries = 0; tries < 2; tries++) {
+        try {
+          await this.#lease.extend(this.handle);
+          return;
+        } catch (e) {
+          if (this.#ended) return;
+          if (isLeaseLostError(e)) return this.#lose(e);
+          if (!isStoreUnavailableError(e)) return;
+          if (Date.now() >= this.handle.expiresAt.getTime()) {
+            return this.#lose(
+              new LeaseLostError(
+                this.handle.threadId,
+                this.handle.token,
+                undefined,
+                "heartbeats failed until it expired",
+              ),
+            );
+          }
+        }
       }
     } finally {
       this.#beating = false;

@@ -60,10 +60,18 @@ export interface LeaseOptions {
    */
   owner?: string | undefined;
   /**
-   * Milliseconds after which a lease store operation fails with `StoreUnavailableError`.
-   * @default 5000
+   * Milliseconds after which a lease store operation fails with `StoreUnavailableError`. A heartbeat that hangs
+   * this long is retried at once, and that retry must land before the lease expires, so it must satisfy
+   * `heartbeatMs + 2 × operationTimeoutMs <= ttlMs` (checked at construction).
+   * @default min(5000, (ttlMs - heartbeatMs) / 2) — 5000 with the default TTL
    */
   operationTimeoutMs?: number | undefined;
+  /**
+   * Milliseconds the first connection (and, on PostgreSQL, creating the lease table) may take before the
+   * operation waiting for it fails with `StoreUnavailableError`. Not part of the heartbeat math: it happens once.
+   * @default max(5000, operationTimeoutMs)
+   */
+  connectTimeoutMs?: number | undefined;
 }
 
 /**

@@ -220,7 +220,10 @@ export class FailoverWatchdog<G extends LeasableGraph = LeasableGraph> extends E
       if (!handle) continue;
       taken.push(threadId);
       this.#emit("takeover", { threadId, attempt: handle.attempts, token: handle.token });
-      const p = this.#resume(handle).finally(() => this.#inflight.delete(threadId));
+      // #resume reports its failures as events; the catch is a last guard against an unhandled rejection
+      const p = this.#resume(handle)
+        .catch((error: unknown) => this.#emit("failed", { threadId, attempt: handle.attempts, error, willRetry: true }))
+        .finally(() => this.#inflight.delete(threadId));
       this.#inflight.set(threadId, p);
     }
     return taken;
@@ -241,8 +244,20 @@ export class FailoverWatchdog<G extends LeasableGraph = LeasableGraph> extends E
       });
       return;
     }
-    const extra = this.#resumeConfig?.(threadId);
-    const config: LeaseRunConfig = { ...extra, configurable: { ...extra?.configurable, thread_id: threadId } };
+    const retry = (): ReleaseOutcome =>
+      attempt < this.#maxAttempts ? { state: "retry", retryInMs: this.#backoff(attempt) } : { state: "failed" };
+    let config: LeaseRunConfig;
+    try {
+      // a throwing resumeConfig is a failed attempt like any other (never an unhandled rejection)
+      const extra = this.#resumeConfig?.(threadId);
+      config = { ...extra, configurable: { ...extra?.configurable, thread_id: threadId } };
+    } catch (error) {
+      const outcome = retry();
+      await this.#lease.release(handle, outcome).catch(() => undefined);
+      this.#counters.failed({ "graphkeep.lease.backend": kind, "graphkeep.failover.reason": "error" });
+      this.#emit("failed", { threadId, attempt, error, willRetry: outcome.state === "retry" });
+      return;
+    }
     try {
       const reason = await this.#nothingToDo(threadId);
       if (reason) {
@@ -251,14 +266,7 @@ export class FailoverWatchdog<G extends LeasableGraph = LeasableGraph> extends E
         return;
       }
       const invoke = this.#graph.invoke as unknown as (input: null, c: LeaseRunConfig) => Promise<unknown>;
-      await runHeld(
-        this.#lease,
-        handle,
-        config,
-        (c) => invoke.call(this.#graph, null, c),
-        (): ReleaseOutcome =>
-          attempt < this.#maxAttempts ? { state: "retry", retryInMs: this.#backoff(attempt) } : { state: "failed" },
-      );
+      await runHeld(this.#lease, handle, config, (c) => invoke.call(this.#graph, null, c), retry);
       this.#counters.resumed({ "graphkeep.lease.backend": kind });
       this.#emit("resumed", { threadId, attempt, durationMs: Date.now() - started });
     } catch (error) {

@@ -19,11 +19,11 @@ describe.skipIf(!!skip)("redisLease on a Redis Cluster", () => {
     cluster = createCluster({ rootNodes: [{ url: first }] });
     cluster.on("error", () => undefined);
     await cluster.connect();
-    a = redisLease({ url: first, cluster: true, keyPrefix: prefix, ttlMs: 300, heartbeatMs: 100, owner: "a" });
+    a = redisLease({ url: first, cluster: true, keyPrefix: prefix, ttlMs: 500, heartbeatMs: 100, owner: "a" });
     b = redisLease({
       client: cluster,
       keyPrefix: prefix,
-      ttlMs: 300,
+      ttlMs: 500,
       heartbeatMs: 100,
       owner: "b",
     });
@@ -42,7 +42,7 @@ describe.skipIf(!!skip)("redisLease on a Redis Cluster", () => {
     expect(busy.every((e) => isThreadBusyError(e) && e.holder === "a")).toBe(true);
     // half end normally, half "crash" and expire
     await Promise.all(held.slice(0, 12).map((h) => a.release(h)));
-    await sleep(400);
+    await sleep(600);
     const stalled = await b.stalled(100);
     expect(stalled.sort()).toEqual(threads.slice(12).sort());
     const taken = await Promise.all(stalled.map((t) => b.takeOver(t)));

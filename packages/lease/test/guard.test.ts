@@ -167,7 +167,7 @@ describe("withThreadLease (in one process, memory lease)", () => {
 
   it("does not start the run when the lease store is unreachable", async () => {
     const log = newLog();
-    const down = redisLease({ url: "redis://127.0.0.1:1", operationTimeoutMs: 500 });
+    const down = redisLease({ url: "redis://127.0.0.1:1", operationTimeoutMs: 500, connectTimeoutMs: 500 });
     const guarded = withThreadLease(buildGraph(new MemorySaver(), { log: log.file }), down);
     await expect(guarded.invoke({ n: 2 }, cfg("t"))).rejects.toThrow(StoreUnavailableError);
     expect(log.lines()).toHaveLength(0);
@@ -184,16 +184,16 @@ for (const backend of leaseBackends.filter((b) => b.name !== "postgres")) {
     afterAll(() => backend.cleanup(space));
 
     it("is aborted with LeaseLostError once it stalls past its TTL, and nothing it did after the takeover is in the thread", async () => {
-      const lease = backend.make(space, { ttlMs: 200, heartbeatMs: 50, owner: "stale" });
+      const lease = backend.make(space, { ttlMs: 500, heartbeatMs: 100, owner: "stale" });
       const taker =
-        backend.name === "memory" ? lease : backend.make(space, { ttlMs: 200, heartbeatMs: 50, owner: "taker" });
+        backend.name === "memory" ? lease : backend.make(space, { ttlMs: 500, heartbeatMs: 100, owner: "taker" });
       const saver = await KeyvSaver.fromUrl("memory:", { fencing: lease });
       let stolen: Awaited<ReturnType<LeaseStore["acquire"]>> | undefined;
       const guarded = withThreadLease(
         buildGraph(saver, {
           onNode: (_t, node) => {
             if (node !== "n1") return;
-            freeze(300); // past the TTL: the lease expires while this worker is frozen
+            freeze(700); // past the TTL: the lease expires while this worker is frozen
           },
         }),
         lease,

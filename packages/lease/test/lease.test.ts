@@ -18,10 +18,11 @@ for (const backend of leaseBackends) {
     let lease: LeaseStore;
     let other: LeaseStore;
     beforeAll(() => {
-      lease = backend.make(space, { ttlMs: 300, heartbeatMs: 100, owner: "worker-a" });
+      // a 500 ms lease heartbeated every 100 ms leaves operations (500 - 100) / 2 = 200 ms (the default timeout)
+      lease = backend.make(space, { ttlMs: 500, heartbeatMs: 100, owner: "worker-a" });
       // memory leases are per process: a second holder is a second owner on the same store
       other =
-        backend.name === "memory" ? lease : backend.make(space, { ttlMs: 300, heartbeatMs: 100, owner: "worker-b" });
+        backend.name === "memory" ? lease : backend.make(space, { ttlMs: 500, heartbeatMs: 100, owner: "worker-b" });
     });
     afterAll(async () => {
       await lease.close();
@@ -56,13 +57,13 @@ for (const backend of leaseBackends) {
 
     it("keeps a heartbeated lease past its TTL and loses an expired one to the next holder", async () => {
       const h = await lease.acquire("beat");
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i < 7; i++) {
         await sleep(100);
         await lease.extend(h);
       }
-      // 400 ms after acquisition, still held thanks to the heartbeats
+      // 700 ms after acquisition, still held thanks to the heartbeats
       expect(isThreadBusyError(await other.acquire("beat").catch((e: unknown) => e))).toBe(true);
-      await sleep(350);
+      await sleep(550);
       const next = await other.acquire("beat");
       expect(next.token).toBeGreaterThan(h.token);
       const lost = await lease.extend(h).catch((e: unknown) => e);
@@ -79,7 +80,7 @@ for (const backend of leaseBackends) {
       const done = await lease.acquire("finished");
       await lease.release(done);
       expect(await lease.stalled()).not.toContain("crashed");
-      await sleep(350);
+      await sleep(550);
       const stalled = await other.stalled();
       expect(stalled).toContain("crashed");
       expect(stalled).not.toContain("finished");
@@ -144,8 +145,12 @@ describe("lease store options", () => {
   });
 
   it("fails with StoreUnavailableError, not a hang, when Redis or PostgreSQL is unreachable", async () => {
-    const r = redisLease({ url: "redis://127.0.0.1:1", operationTimeoutMs: 1000 });
-    const p = postgresLease({ url: "postgres://postgres@127.0.0.1:1/test", operationTimeoutMs: 1000 });
+    const r = redisLease({ url: "redis://127.0.0.1:1", operationTimeoutMs: 1000, connectTimeoutMs: 1000 });
+    const p = postgresLease({
+      url: "postgres://postgres@127.0.0.1:1/test",
+      operationTimeoutMs: 1000,
+      connectTimeoutMs: 1000,
+    });
     const started = Date.now();
     const [re, pe] = await Promise.all([
       r.acquire("t").catch((e: unknown) => e),
