@@ -317,6 +317,9 @@ export class WritePath {
       }
     };
     const wKey = keys.writes(threadId, ns, cid);
+    // the first writes for a checkpoint whose put has not landed yet (async durability: LangGraph calls putWrites
+    // while that put still waits for the thread's lock) are most likely the first of that key
+    const startsEmpty = !this.s.touchedWrites.has(wKey) && this.s.newerThanHead(threadId, ns, cid);
     this.s.touchedWrites.delete(wKey);
     this.s.touchedWrites.add(wKey);
     if (this.s.touchedWrites.size > 10_000) this.s.touchedWrites.delete(this.s.touchedWrites.values().next().value!);
@@ -329,15 +332,29 @@ export class WritePath {
         this.s.writeBatches.delete(batchKey);
         await this.s.fencing?.assertCurrent(threadId, config, "putWrites");
         const known = this.s.lastWrites.get(threadId);
-        let doc: WriteRecord[];
+        this.s.lastWrites.delete(threadId);
+        let doc: WriteRecord[] | undefined;
         if (known?.key === wKey) doc = [...known.doc];
-        else if (this.s.newerThanHead(threadId, ns, cid)) doc = [];
-        else {
+        else if (startsEmpty || this.s.newerThanHead(threadId, ns, cid)) {
+          // most likely nothing is stored yet (a checkpoint whose put has not landed): create the key only if it
+          // is absent, in one round trip; when it exists after all (another key of the thread was written since,
+          // another process wrote it) read it and merge, so no stored write is ever replaced
+          const fresh: WriteRecord[] = [];
+          for (const op of ops) op(fresh);
+          const created = await this.s.store.commit({
+            entries: [],
+            index: { key: wKey, value: fresh, expect: null },
+          });
+          if (created) {
+            this.s.rememberWrites(threadId, wKey, fresh);
+            return;
+          }
+        }
+        if (doc === undefined) {
           const raw = await this.s.store.get<unknown>(wKey);
           doc = raw === undefined ? [] : this.r.orderedWrites(threadId, cid, wKey, raw);
         }
         for (const op of ops) op(doc);
-        this.s.lastWrites.delete(threadId);
         await this.s.store.setMany([{ key: wKey, value: doc }]);
         this.s.rememberWrites(threadId, wKey, doc);
       });

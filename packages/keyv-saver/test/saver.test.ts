@@ -172,10 +172,11 @@ for (const backend of backends) {
     });
 
     it("a thread past its ttl reads as absent and is purged", async () => {
-      const short = new KeyvSaver(saver.keyv, { ttl: 50 });
+      // ttl counts from the last put: long enough that a loaded machine reads the thread before it expires
+      const short = new KeyvSaver(saver.keyv, { ttl: 400 });
       await chain(short, "t", 2);
       expect(await short.getTuple({ configurable: { thread_id: "t" } })).toBeDefined();
-      await new Promise((r) => setTimeout(r, 80));
+      await new Promise((r) => setTimeout(r, 500));
       expect(await short.getTuple({ configurable: { thread_id: "t" } })).toBeUndefined();
       await short.purgeExpired();
       expect(await short.stats()).toMatchObject({ threads: 0, checkpoints: 0, values: 0 });

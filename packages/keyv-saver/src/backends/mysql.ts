@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { InvalidConfigError } from "@graphkeep/core";
 import type Keyv from "keyv";
 import { type Backend, type CommitBatch, type RawCodec, rawCodec, tokenPrefix } from "./types.js";
 
@@ -36,6 +37,13 @@ export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
     name: "mysql",
     commitRoundTrips: typeof store.script === "function" ? 1 : 2,
     async prepare() {
+      // every statement is built with mysql2's escaping, which relies on backslash escapes
+      const [mode] = (await store.query("SELECT @@SESSION.sql_mode AS m")) as Array<{ m: string }>;
+      if (/NO_BACKSLASH_ESCAPES/i.test(mode?.m ?? "")) {
+        throw new InvalidConfigError(
+          "KeyvSaver: the MySQL/MariaDB server runs with sql_mode NO_BACKSLASH_ESCAPES, which the saver's escaping (mysql2's) does not support; remove it from sql_mode for the saver's connections",
+        );
+      }
       const cols = (await store.query(
         `SELECT COLUMN_NAME AS c, DATA_TYPE AS t, COLLATION_NAME AS k FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${sqlValue(rawTable)}`,
       )) as Array<{ c: string; t: string; k: string | null }>;
@@ -71,10 +79,11 @@ export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
     };
     for (const e of entries) {
       const row = `(${sqlValue(e.key)}, ${sqlValue(e.value)})`;
+      const rowBytes = Buffer.byteLength(row);
       // stay well under max_allowed_packet (16 MB by default on MariaDB, 64 MB on MySQL 8)
-      if (bytes + row.length > 4_000_000) await flush();
+      if (bytes + rowBytes > 4_000_000) await flush();
       rows.push(row);
-      bytes += row.length;
+      bytes += rowBytes;
     }
     await flush();
   }
@@ -87,24 +96,26 @@ export function mysqlBackend(keyv: Keyv, store: KeyvMysqlLike): Backend {
     const indexKey = sqlValue(c.key(batch.index.key));
     const indexValue = sqlValue(await c.value(batch.index.value));
     const { expect } = batch.index;
-    const values = rows.map((e) => `(${sqlValue(e.key)}, ${sqlValue(e.value)})`);
-    const size = values.reduce((n, v) => n + v.length, 0) + indexValue.length;
+    const values = rows.map((e) => [sqlValue(e.key), sqlValue(e.value)] as const);
+    const size = values.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v) + 24, 0);
     // one query must stay under max_allowed_packet (16 MB by default on MariaDB): larger commits take two
-    if (store.script && size < 8_000_000) {
+    if (store.script && size + Buffer.byteLength(indexValue) < 8_000_000) {
+      // the index first: the rows go in only when it did (found rows, as mysql2 connects with CLIENT_FOUND_ROWS),
+      // so a writer that lost the race writes nothing — not even an index page the current index points to
       const indexStatement =
         expect === null
           ? `INSERT IGNORE INTO ${table} (id, value) VALUES (${indexKey}, ${indexValue})`
           : `UPDATE ${table} SET value = ${indexValue} WHERE id = ${indexKey} AND LEFT(value, ${tokenPrefix(expect).length}) = ${sqlValue(tokenPrefix(expect))}`;
-      const statements = ["START TRANSACTION"];
+      const statements = ["START TRANSACTION", indexStatement, "SET @graphkeep_ok = ROW_COUNT()"];
       if (values.length > 0) {
+        const source = values.map(([k, v], i) => (i === 0 ? `SELECT ${k} AS id, ${v} AS value` : `SELECT ${k}, ${v}`));
         statements.push(
-          `INSERT INTO ${table} (id, value) VALUES ${values.join(", ")} ON DUPLICATE KEY UPDATE value = VALUES(value)`,
+          `INSERT INTO ${table} (id, value) SELECT x.id, x.value FROM (${source.join(" UNION ALL ")}) AS x WHERE @graphkeep_ok = 1 ON DUPLICATE KEY UPDATE value = VALUES(value)`,
         );
       }
-      statements.push(indexStatement, "COMMIT");
+      statements.push("COMMIT");
       const results = await store.script(statements.join(";\n"));
-      // found rows (mysql2 connects with CLIENT_FOUND_ROWS): 1 when the token matched or the new index went in
-      return (results[statements.length - 2] as { affectedRows?: number }).affectedRows === 1;
+      return (results[1] as { affectedRows?: number }).affectedRows === 1;
     }
     await upsert(rows);
     if (expect === null) {

@@ -12,7 +12,8 @@ export interface BatchEntry {
  */
 export interface CommitBatch {
   entries: BatchEntry[];
-  index: { key: string; value: { g: string }; expect: string | null };
+  /** the conditional key: an index (`expect` its token), or any value written only when the key is absent (`expect: null`) */
+  index: { key: string; value: unknown; expect: string | null };
 }
 
 /**
