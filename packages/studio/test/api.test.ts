@@ -64,6 +64,12 @@ for (const target of targets) {
     });
     afterAll(async () => {
       await studio?.close();
+      // the shared PostgreSQL keeps nothing of this suite (a SQLite file is in a temp directory)
+      if (target.name === "PostgreSQL") {
+        const saver = await KeyvSaver.fromUrl(store.url, { namespace: store.namespace });
+        await saver.keyv.clear();
+        await saver.close();
+      }
     });
 
     it("lists the threads a real graph wrote, with status, checkpoints, size and cost", async () => {

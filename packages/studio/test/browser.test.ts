@@ -110,6 +110,12 @@ describe.skipIf(noBrowser !== undefined)("the studio in a browser", () => {
         w = await writeThreads(store.url, { namespace: store.namespace });
         studio = await start({ store: store.url, namespace: store.namespace });
       });
+      afterAll(async () => {
+        if (target.name !== "PostgreSQL") return;
+        const saver = await KeyvSaver.fromUrl(store.url, { namespace: store.namespace });
+        await saver.keyv.clear();
+        await saver.close();
+      });
 
       it("lists the threads with their status", async () => {
         const page = await open(studio);
