@@ -2,6 +2,8 @@
 // is fenced, and the watchdog neither crashes on a throwing resumeConfig nor keeps a timeout its TTL cannot absorb.
 import { InvalidArgumentError } from "@graphkeep/core";
 import { KeyvSaver } from "@graphkeep/keyv-saver";
+import { MemorySaver } from "@langchain/langgraph";
+import { type BaseCheckpointSaver, emptyCheckpoint } from "@langchain/langgraph-checkpoint";
 import { POSTGRES_URL, REDIS_URL } from "../../../test/helpers/backends.js";
 import { TcpProxy } from "../../../test/helpers/proxy.js";
 import {
@@ -11,6 +13,7 @@ import {
   type LeaseStore,
   postgresLease,
   redisLease,
+  withFencing,
   withThreadLease,
 } from "../src/index.js";
 import { buildGraph } from "./fixtures/graph.js";
@@ -250,6 +253,75 @@ for (const name of ["postgres", "redis"] as const) {
       } finally {
         await s.close();
       }
+    });
+  });
+}
+
+/**
+ * A stale run (token 1) and the current run (token 2) write to one checkpoint at the same time, interleaved;
+ * only the current run's writes may be stored.
+ */
+async function concurrentWrites(saver: BaseCheckpointSaver, lease: LeaseStore, thread: string) {
+  const first = await lease.acquire(thread);
+  const stored = await saver.put(
+    { configurable: { thread_id: thread, checkpoint_ns: "", __graphkeep_fence: first.token } },
+    emptyCheckpoint(),
+    { source: "input", step: -1, parents: {} },
+    {},
+  );
+  await lease.release(first);
+  const current = await lease.acquire(thread); // the thread now belongs to another run
+  const at = (token: number) => ({ configurable: { ...stored.configurable, __graphkeep_fence: token } });
+  const results = await Promise.allSettled([
+    saver.putWrites(at(first.token), [["a", "stale 1"]], "task-stale-1"),
+    saver.putWrites(at(current.token), [["a", "current 1"]], "task-current-1"),
+    saver.putWrites(at(first.token), [["a", "stale 2"]], "task-stale-2"),
+    saver.putWrites(at(current.token), [["a", "current 2"]], "task-current-2"),
+  ]);
+  await lease.release(current);
+  const tuple = await saver.getTuple({ configurable: { thread_id: thread, checkpoint_ns: "" } });
+  return {
+    statuses: results.map((r) => r.status),
+    refusals: results.flatMap((r) => (r.status === "rejected" ? [r.reason] : [])),
+    stored: (tuple?.pendingWrites ?? []).map((w) => w[2]).sort(),
+    currentToken: current.token,
+  };
+}
+
+for (const backend of leaseBackends) {
+  describe.skipIf(!!backend.skip)(`concurrent putWrites of two runs on one checkpoint (${backend.name})`, () => {
+    const space = suffix();
+    let lease: LeaseStore;
+    let saver: KeyvSaver;
+    beforeAll(async () => {
+      lease = backend.make(space, { ttlMs: 5000 });
+      saver = await KeyvSaver.fromUrl(backend.name === "memory" ? "memory:" : backend.url, {
+        namespace: `gkpw${space}`,
+        fencing: lease,
+      });
+    });
+    afterAll(async () => {
+      await saver.keyv.clear().catch(() => undefined);
+      await saver.close();
+      await lease.close();
+      await backend.cleanup(space);
+    });
+
+    it("KeyvSaver checks every caller's own fence: the stale run's writes are refused, the current run's all stored", async () => {
+      const r = await concurrentWrites(saver, lease, "pw-keyv");
+      expect(r.statuses).toEqual(["rejected", "fulfilled", "rejected", "fulfilled"]);
+      for (const e of r.refusals) {
+        expect(isLeaseLostError(e)).toBe(true);
+        expect(e).toMatchObject({ threadId: "pw-keyv", currentToken: r.currentToken });
+      }
+      expect(r.stored).toEqual(["current 1", "current 2"]);
+    });
+
+    it("withFencing over another saver checks every caller's own fence too", async () => {
+      const r = await concurrentWrites(withFencing(new MemorySaver(), lease), lease, "pw-fenced");
+      expect(r.statuses).toEqual(["rejected", "fulfilled", "rejected", "fulfilled"]);
+      expect(r.refusals.every((e) => isLeaseLostError(e))).toBe(true);
+      expect(r.stored).toEqual(["current 1", "current 2"]);
     });
   });
 }
