@@ -281,6 +281,16 @@ describe.skipIf(noBrowser !== undefined)("the studio in a browser", () => {
       await page.close();
     });
 
+    it("with a wrong key shows the error page", async () => {
+      const wrong = randomBytes(32).toString("base64");
+      const studio = await start({ store, keyEnv: "STUDIO_KEY", env: { STUDIO_KEY: `k1:${wrong}` } });
+      expect(studio.error?.code).toMatch(/INVALID_KEY|CHECKPOINT_INTEGRITY/);
+      const page = await open(studio);
+      await page.locator("#error h1", { hasText: "cannot read this store" }).waitFor();
+      await expect(page.locator("#error .code").textContent()).resolves.toBe(studio.error?.code);
+      await page.close();
+    });
+
     it("opens with its key from an environment variable", async () => {
       const studio = await start({ store, keyEnv: "STUDIO_KEY", env: { STUDIO_KEY: `k1:${key}` } });
       expect(studio.error).toBeUndefined();
