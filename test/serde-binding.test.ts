@@ -27,7 +27,7 @@ const cfg = (threadId: string, checkpointId?: string): RunnableConfig => ({
 
 async function put(saver: KeyvSaver, threadId: string, values: Record<string, unknown>, parent?: string) {
   const parentVersions = parent
-    ? (await saver.getTuple(cfg(threadId, parent)))?.checkpoint.channel_versions ?? {}
+    ? ((await saver.getTuple(cfg(threadId, parent)))?.checkpoint.channel_versions ?? {})
     : {};
   const versions = Object.fromEntries(
     Object.keys(values).map((k) => [k, saver.getNextVersion(parentVersions[k] as number | undefined)]),
