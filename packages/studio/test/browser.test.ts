@@ -10,7 +10,7 @@ import { type Studio, startStudio } from "@graphkeep/studio";
 import { JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { answer, type Written, writeThreads } from "./fixture.js";
+import { answer, type Written, writeThreads, writeToolThread } from "./fixture.js";
 import { POSTGRES_URL, postgresSkip } from "./helpers.js";
 
 // The studio's page in Debian's Chromium (playwright-core, never a downloaded browser) over threads a real graph
@@ -260,6 +260,24 @@ describe.skipIf(noBrowser !== undefined)("the studio in a browser", () => {
       });
     });
   }
+
+  it("shows a ReAct agent's tool call and the tool's result in the conversation", async () => {
+    const store = `sqlite://${join(dir, "tools.db")}`;
+    const threadId = await writeToolThread(store);
+    const studio = await start({ store });
+    const page = await open(studio);
+    await page.locator(`tr[data-thread="${threadId}"]`).click();
+    await page.locator('button[data-tab="State"]').click();
+    await page.locator('#state .msg[data-role="ai"] .call', { hasText: 'get_weather({"city":"Paris"})' }).waitFor();
+    const result = page.locator('#state .msg[data-role="tool"]');
+    await expect(result.textContent()).resolves.toContain("sunny, 21 degrees in Paris");
+    await expect(result.locator(".role").textContent()).resolves.toMatch(/get_weather · result of/);
+    await expect(
+      page.locator("#state .msg").evaluateAll((ms) => ms.map((m) => m.getAttribute("data-role"))),
+    ).resolves.toEqual(["human", "ai", "tool", "ai"]);
+    await page.screenshot({ path: join(docs, "conversation.png") });
+    await page.close();
+  });
 
   describe("an encrypted store", () => {
     const store = `sqlite://${join(dir, "secret.db")}`;

@@ -2,9 +2,12 @@ import { randomUUID } from "node:crypto";
 import { CostTracker, withCostMetadata } from "@graphkeep/cost";
 import { KeyvSaver, type KeyvSaverUrlOptions } from "@graphkeep/keyv-saver";
 import { HumanMessage } from "@langchain/core/messages";
+import { tool } from "@langchain/core/tools";
 import { Annotation, Command, END, interrupt, MessagesAnnotation, START, StateGraph } from "@langchain/langgraph";
+import { createReactAgent } from "@langchain/langgraph/prebuilt";
 import { ChatOpenAI } from "@langchain/openai";
 import { Keyv } from "keyv";
+import { z } from "zod";
 import { startFakeOpenAI } from "../../../test/helpers/fake-openai.js";
 
 /** The threads {@link writeThreads} made. */
@@ -92,5 +95,37 @@ export async function answer(url: string, options: KeyvSaverUrlOptions, threadId
     await graph.invoke(new Command({ resume: text }), { configurable: { thread_id: threadId }, callbacks: [tracker] });
   } finally {
     await close();
+  }
+}
+
+/** Writes one thread of LangGraph's prebuilt ReAct agent: a tool call, its result, the answer. */
+export async function writeToolThread(url: string, options: KeyvSaverUrlOptions = {}): Promise<string> {
+  const llm = await startFakeOpenAI([
+    { toolCalls: [{ name: "get_weather", args: { city: "Paris" } }] },
+    { content: "It is sunny in Paris." },
+  ]);
+  const saver = await KeyvSaver.fromUrl(url, options);
+  try {
+    const model = new ChatOpenAI({
+      model: "gpt-4o-mini",
+      apiKey: "scripted",
+      maxRetries: 0,
+      configuration: { baseURL: llm.baseURL },
+    });
+    const getWeather = tool(async ({ city }: { city: string }) => `sunny, 21 degrees in ${city}`, {
+      name: "get_weather",
+      description: "the weather in a city",
+      schema: z.object({ city: z.string() }),
+    });
+    const agent = createReactAgent({ llm: model, tools: [getWeather], checkpointSaver: saver });
+    const threadId = `weather-${randomUUID().slice(0, 8)}`;
+    await agent.invoke(
+      { messages: [{ role: "user", content: "Weather in Paris?" }] },
+      { configurable: { thread_id: threadId } },
+    );
+    return threadId;
+  } finally {
+    await saver.close();
+    await llm.close();
   }
 }
