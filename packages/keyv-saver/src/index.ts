@@ -16,6 +16,7 @@ export type { CheckpointInfo, PruneResult } from "./admin.js";
 export type { StoredBlob } from "./codec.js";
 export { isWriteConflictError, type KeyvSaverErrorCode, WriteConflictError } from "./errors.js";
 export type { RedisClientLike, StoreClient } from "./from-url.js";
+export { MANIFEST_KEY, type StoreManifest } from "./manifest.js";
 export type { MysqlPoolLike, PgPoolLike } from "./pool-store.js";
 export { KeyvSaver } from "./saver.js";
 export { type BetterSqliteDatabase, KeyvBetterSqlite, type KeyvBetterSqliteOptions } from "./sqlite-store.js";
