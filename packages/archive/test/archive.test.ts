@@ -172,6 +172,35 @@ describe("archiveThreads and withArchive", () => {
     );
   }
 
+  for (const name of ["KeyvSaver sqlite", "PostgresSaver (official)"]) {
+    const k = kind(name);
+    it.skipIf(k.skip)(
+      `${name}: two savers (as two processes) restoring one thread at once leave it exactly as it was`,
+      async () => {
+        const first = await k.open();
+        try {
+          const archive = directoryArchive(mkdtempSync(join(tmpdir(), "graphkeep-archive-")));
+          const thread = randomUUID();
+          await build(first.saver).invoke({ log: [] }, cfg(thread));
+          const before = await view(first.saver, thread);
+          await archiveThreads(first.saver, archive, { idleFor: 0, threadIds: [thread] });
+          // a second saver on the same store: another process
+          const second = name === "KeyvSaver sqlite" ? new KeyvSaver((first.saver as KeyvSaver).keyv) : first.saver;
+          const a = withArchive(first.saver, archive);
+          const b = withArchive(second, archive);
+          const results = await Promise.allSettled([a.getTuple(cfg(thread)), b.getTuple(cfg(thread))]);
+          // each either restored it, found it restored, or lost the race with a typed error; none lost data
+          for (const r of results) if (r.status === "rejected") expect(r.reason).toHaveProperty("code");
+          expect(results.some((r) => r.status === "fulfilled" && r.value !== undefined)).toBe(true);
+          expect(await view(first.saver, thread)).toEqual(before);
+          expect(a.archiveRestores + b.archiveRestores).toBeGreaterThanOrEqual(1);
+        } finally {
+          await first.close();
+        }
+      },
+    );
+  }
+
   it("an archive that fails deletes nothing from the hot store", async () => {
     const saver = keyvMemory();
     const thread = randomUUID();
