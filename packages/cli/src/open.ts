@@ -56,7 +56,9 @@ export function parseKeyring(text: string, where: string): Keyring {
  * `allowPlaintext` is set.
  */
 export function serdeFor(options: StoreOptions, env: NodeJS.ProcessEnv = process.env): SerializerProtocol {
-  const base = compressed(new JsonPlusSerializer());
+  // reads values any graphkeep serde compressed, writes them uncompressed (a fork must be readable by an app whose
+  // saver has no compressed() layer)
+  const base = compressed(new JsonPlusSerializer(), { minBytes: Number.MAX_SAFE_INTEGER });
   let keyring: Keyring | undefined;
   if (options.keyEnv !== undefined) {
     const value = env[options.keyEnv];
