@@ -12,6 +12,7 @@ import {
   END,
   interrupt,
   MemorySaver,
+  Send,
   START,
   StateGraph,
 } from "@langchain/langgraph";
@@ -157,6 +158,34 @@ for (const kind of saverKinds) {
       const out = await policed.invoke(new Command({ resume: "deep" }), cfg(thread));
       expect(out).toEqual(expected);
       expect(out.answer).toBe("deep");
+      expectChain(await history(saver, thread));
+    });
+
+    it("a fan-out with one failing Send task stores the others' results; invoke(null) re-runs only the failed one", async () => {
+      const thread = randomUUID();
+      const ran: number[] = [];
+      let fail = true;
+      const g = new StateGraph(State)
+        .addNode("plan", () => ({ log: ["plan"] }))
+        .addNode("work", (s: { i: number }) => {
+          ran.push(s.i);
+          if (s.i === 3 && fail) {
+            fail = false;
+            throw new Error("task 3 failed");
+          }
+          return { log: [`w${s.i}`] };
+        })
+        .addNode("done", () => ({ log: ["done"] }))
+        .addEdge(START, "plan")
+        .addConditionalEdges("plan", () => [0, 1, 2, 3, 4].map((i) => new Send("work", { i })))
+        .addEdge("work", "done")
+        .addEdge("done", END)
+        .compile({ checkpointer: saver });
+      const policed = withCheckpointPolicy(g, { saveOn: ["done"] });
+      await expect(policed.invoke({ log: [] }, cfg(thread))).rejects.toThrow("task 3 failed");
+      const out = await policed.invoke(null, cfg(thread));
+      expect(ran.sort()).toEqual([0, 1, 2, 3, 3, 4]);
+      expect([...out.log].sort()).toEqual(["done", "plan", "w0", "w1", "w2", "w3", "w4"]);
       expectChain(await history(saver, thread));
     });
 
