@@ -48,7 +48,12 @@ export const saverKinds: SaverKind[] = [
     skip: undefined,
     open: async () => {
       const saver = SqliteSaver.fromConnString(join(dir, `${randomUUID()}.db`));
-      return { saver, close: async () => saver.db.close() };
+      return {
+        saver,
+        close: async () => {
+          saver.db.close();
+        },
+      };
     },
   },
   {
