@@ -27,6 +27,7 @@ it("a fork of a thread with large values reads back through an app's saver with 
       err += s;
     },
     isTTY: false,
+    env: {},
   });
   expect(code, err).toBe(0);
   // the app's own saver (default serde, no compression) reads the fork
