@@ -22,7 +22,7 @@ const llm = await createLLM((req) => ({
   content: `${lastUserText(req).split(":")[0]} → answer ${randomUUID().slice(0, 6)}`,
 }));
 const cacheStore = await openKeyv("llm");
-const cache = new KeyvLLMCache(cacheStore, { scope: "thread", timeoutMs: 5000 });
+const cache = new KeyvLLMCache(cacheStore, { scope: "thread", operationTimeoutMs: 5000 });
 const model = cache.wrap(llm.model);
 const checkpointer = await openSaver();
 

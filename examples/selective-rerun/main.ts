@@ -54,7 +54,7 @@ const llm = await createLLM((req) => {
   return { content: answers[kind ?? ""] ?? "ok" };
 });
 const cacheStore = await openKeyv("llm");
-const cache = new KeyvLLMCache(cacheStore, { scope: "thread", timeoutMs: 5000 });
+const cache = new KeyvLLMCache(cacheStore, { scope: "thread", operationTimeoutMs: 5000 });
 const model = cache.wrap(llm.model);
 const checkpointer = await openSaver();
 

@@ -2,11 +2,15 @@ import { withTimeout } from "@graphkeep/core";
 
 /** Runs a store call with a time limit; resolves `{ ok: false }` instead of throwing or hanging. */
 export async function guarded<T>(
-  timeoutMs: number,
+  operationTimeoutMs: number,
   call: () => Promise<T>,
 ): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
   try {
-    const value = await withTimeout(timeoutMs, call, () => new Error(`store did not answer within ${timeoutMs} ms`));
+    const value = await withTimeout(
+      operationTimeoutMs,
+      call,
+      () => new Error(`store did not answer within ${operationTimeoutMs} ms`),
+    );
     return { ok: true, value };
   } catch (error) {
     return { ok: false, error };

@@ -144,7 +144,10 @@ export class KeyvLLMCache extends BaseCache<Generation[]> {
     this.namespace = o.namespace;
     this.mode = o.mode;
     this.#ttl = options.ttl === undefined ? undefined : toMilliseconds(options.ttl, "KeyvLLMCache ttl");
-    this.#timeout = toMilliseconds(options.timeoutMs ?? options.timeout ?? DEFAULTS.timeout, "KeyvLLMCache timeoutMs");
+    this.#timeout = toMilliseconds(
+      options.operationTimeoutMs ?? options.timeout ?? DEFAULTS.timeout,
+      "KeyvLLMCache operationTimeoutMs",
+    );
     if (o.scope !== "shared" && o.scope !== "thread") {
       throw new InvalidArgumentError(`KeyvLLMCache: scope must be "shared" or "thread"; got ${String(o.scope)}`);
     }

@@ -63,7 +63,10 @@ export class KeyvNodeCache<V = unknown> extends BaseCache<V> {
     }
     this.namespace = namespace;
     this.#keyv = keyv;
-    this.#timeout = toMilliseconds(options.timeoutMs ?? options.timeout ?? DEFAULTS.timeout, "KeyvNodeCache timeoutMs");
+    this.#timeout = toMilliseconds(
+      options.operationTimeoutMs ?? options.timeout ?? DEFAULTS.timeout,
+      "KeyvNodeCache operationTimeoutMs",
+    );
     this.#signer =
       options.signingKey === undefined
         ? undefined

@@ -90,8 +90,8 @@ export interface KeyvLLMCacheOptions {
    * Milliseconds a store call may take before the cache gives up on it (a lookup becomes a miss, an update is dropped).
    * @default 1000
    */
-  timeoutMs?: number | undefined;
-  /** @deprecated since 0.2: use `timeoutMs` (same meaning; removed in 0.3). */
+  operationTimeoutMs?: number | undefined;
+  /** @deprecated since 0.2: use `operationTimeoutMs` (same meaning; removed in 0.3). */
   timeout?: number | undefined;
   /**
    * Which calls share entries (see {@link LLMCacheScope}).
@@ -132,8 +132,8 @@ export interface KeyvNodeCacheOptions {
    * Milliseconds a store call may take before the cache gives up on it (a read becomes a miss, a write is dropped).
    * @default 1000
    */
-  timeoutMs?: number | undefined;
-  /** @deprecated since 0.2: use `timeoutMs` (same meaning; removed in 0.3). */
+  operationTimeoutMs?: number | undefined;
+  /** @deprecated since 0.2: use `operationTimeoutMs` (same meaning; removed in 0.3). */
   timeout?: number | undefined;
   /**
    * Signs every node result written (HMAC-SHA256 over the Keyv namespace, the store key and the entry) and uses

@@ -30,7 +30,7 @@ describe("store outages", () => {
   for (const kind of ["hangs", "throws"] as const) {
     it(`a store that ${kind} degrades to no cache with one warning, within the timeout`, async () => {
       const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
-      const cache = new KeyvLLMCache(brokenKeyv(kind), { timeoutMs: 100 });
+      const cache = new KeyvLLMCache(brokenKeyv(kind), { operationTimeoutMs: 100 });
       llm.enqueue({ content: "one" }, { content: "two" });
       const started = Date.now();
       expect((await model(cache).invoke("Hello")).content).toBe("one");
@@ -44,7 +44,7 @@ describe("store outages", () => {
 
     it(`the node cache over a store that ${kind} reads nothing and writes nothing, without throwing`, async () => {
       const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
-      const cache = new KeyvNodeCache(brokenKeyv(kind), { timeoutMs: 100 });
+      const cache = new KeyvNodeCache(brokenKeyv(kind), { operationTimeoutMs: 100 });
       await cache.set([{ key: [["n"], "k"], value: 1 }]);
       expect(await cache.get([[["n"], "k"]])).toEqual([]);
       await cache.clear([]);
@@ -69,7 +69,7 @@ describe("store outages", () => {
     const keyv = new Keyv();
     for (const bad of [
       { ttl: "forever" },
-      { timeoutMs: 0 },
+      { operationTimeoutMs: 0 },
       { timeout: 0 },
       { namespace: "" },
       { mode: "sometimes" },
