@@ -15,6 +15,7 @@ import { historyCommand } from "./history.js";
 import type { StoreOptions } from "./open.js";
 import { type Io, Output, processIo } from "./output.js";
 import { openSource, type Source } from "./source.js";
+import { exportCommand, importCommand, readStdin } from "./transfer.js";
 
 interface GlobalOptions extends StoreOptions {
   json?: boolean;
@@ -166,6 +167,17 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .requiredOption("--at <checkpoint>", "checkpoint to branch from (id, unique prefix or step number)")
     .requiredOption("--to <thread>", "new thread id")
     .action(writing((s, out, thread: string, o: { at: string; to: string }) => forkCommand(s, thread, o, out)));
+  program
+    .command("export <thread>")
+    .description("write a thread as a portable thread document (every checkpoint, value and write) to stdout or --file")
+    .option("--file <path>", "write to this file instead of standard output")
+    .action(reading((s, out, thread: string, o: { file?: string }) => exportCommand(s, thread, o, out)));
+  program
+    .command("import")
+    .description("import a thread document (from graphkeep export) from stdin or --file; refuses an existing thread")
+    .option("--as <thread>", "import under another thread id")
+    .option("--file <path>", "read this file instead of standard input")
+    .action(writing((s, out, o: { as?: string; file?: string }) => importCommand(s, o, out, io.stdin ?? readStdin)));
   program
     .command("prune")
     .description("delete old checkpoints by retention policy (latest, interrupted and fork points are kept)")

@@ -16,6 +16,8 @@ export interface Io {
   /** stdout is a terminal: tables, colours, progress bars and confirmation prompts */
   isTTY: boolean;
   env: NodeJS.ProcessEnv;
+  /** everything on standard input (`graphkeep import`); default: the process's */
+  stdin?: (() => Promise<Uint8Array>) | undefined;
   /** terminal width for tables. @default 80 */
   columns?: number | undefined;
   /** asks a question on the terminal and resolves to the answer (`prune` and `delete` confirm with it) */
