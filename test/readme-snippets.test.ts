@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 
 // Issue 18.8: every TypeScript snippet in the READMEs compiles as written, imports included, against the built
 // packages (their published `exports` and `.d.ts`, as a user installing them gets). `pnpm test` builds first.
-// A block fenced as ```ts is checked; a block that is deliberately not a whole program is fenced ```ts fragment.
+// Every ```ts block is checked (none is fenced otherwise: a snippet a user copies must run as written).
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const work = join(root, "test", ".snippets");
@@ -40,6 +40,11 @@ function snippets(): Snippet[] {
 describe("the README snippets", () => {
   it("every ```ts block typechecks as a module against the built packages", () => {
     const all = snippets();
+    // a block fenced as anything but ts/typescript would escape the check
+    for (const file of readmes()) {
+      const fenced = readFileSync(file, "utf8").match(/^```ts[ \t]+\S.*$/gm) ?? [];
+      expect(fenced, `${relative(root, file)}: ts blocks with a fence suffix are not checked`).toEqual([]);
+    }
     expect(all.length).toBeGreaterThan(10);
     rmSync(work, { recursive: true, force: true });
     mkdirSync(join(work, "node_modules", "@graphkeep"), { recursive: true });
