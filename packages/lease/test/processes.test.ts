@@ -151,10 +151,12 @@ describe.skipIf(available.length === 0)("one writer per thread across processes"
       for (let batch = 0; batch < 5; batch++) {
         const trials = Array.from({ length: 10 }, async (_, i) => {
           const thread = `race-${batch}-${i}`;
-          const at = Date.now() + 40;
+          // both start at one instant; each run holds the thread ~300 ms, so on a loaded machine a late starter
+          // still finds it held (a start after the whole run had finished would be a second run, not a race)
+          const at = Date.now() + 100;
           const [ra, rb] = await Promise.all([
-            a.run(backend.name, thread, { n: 2, delay: 5 }, at),
-            b.run(backend.name, thread, { n: 2, delay: 5 }, at),
+            a.run(backend.name, thread, { n: 2, delay: 150 }, at),
+            b.run(backend.name, thread, { n: 2, delay: 150 }, at),
           ]);
           return { thread, outcomes: [ra, rb] };
         });
