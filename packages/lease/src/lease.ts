@@ -63,7 +63,12 @@ export function resolveOptions(factory: string, options: LeaseOptions) {
   // a heartbeat that hangs for the whole timeout is retried at once; that retry must land before the lease expires:
   // heartbeatMs (since the last extension) + operationTimeoutMs (the hung one) + operationTimeoutMs (the retry) <= ttlMs
   const fits = Math.floor((ttlMs - heartbeatMs) / 2);
-  const operationTimeoutMs = options.operationTimeoutMs ?? Math.max(1, Math.min(5000, fits));
+  if (options.operationTimeoutMs === undefined && fits < 1) {
+    throw new InvalidArgumentError(
+      `${factory}: heartbeatMs (${heartbeatMs}) leaves no time for a store operation before ttlMs (${ttlMs}) runs out; use e.g. heartbeatMs = ttlMs / 3`,
+    );
+  }
+  const operationTimeoutMs = options.operationTimeoutMs ?? Math.min(5000, fits);
   if (!(Number.isFinite(operationTimeoutMs) && operationTimeoutMs > 0)) {
     throw new InvalidArgumentError(`${factory}: operationTimeoutMs must be a positive number of milliseconds`);
   }

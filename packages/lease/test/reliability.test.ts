@@ -155,6 +155,10 @@ describe("operationTimeoutMs against ttlMs", () => {
         const make = (operationTimeoutMs?: number) =>
           backend.make(space, { ttlMs: 1000, heartbeatMs: 300, operationTimeoutMs });
         expect(() => make(400)).toThrow(InvalidArgumentError);
+        // without an operationTimeoutMs, a heartbeat too close to the TTL is named as the problem
+        expect(() => backend.make(space, { ttlMs: 1000, heartbeatMs: 999 })).toThrow(
+          /heartbeatMs \(999\) leaves no time for a store operation/,
+        );
         expect(() => make(400)).toThrow(/operationTimeoutMs \(400\) is too long for ttlMs \(1000\).*at most .* = 350/);
         // the longest timeout that fits, and the default (min(5000, 350)), work
         for (const lease of [make(350), make()]) {
@@ -240,7 +244,14 @@ for (const name of ["postgres", "redis"] as const) {
           s.slow.takeOver("stalled-b").catch((e: unknown) => e),
         ]);
         for (const e of late) expect(e).toMatchObject({ code: "STORE_UNAVAILABLE" });
-        await sleep(2500); // the three commits land, then the hand-backs
+        // the three commits land, then the hand-backs (each answer, and a new connection's handshake, arrives late;
+        // on Redis the runs index is updated by a second command after the script's answer)
+        const settled = async () => {
+          const [fresh, a, b] = await Promise.all(["fresh", "stalled-a", "stalled-b"].map((t) => s.direct.info(t)));
+          const stalled = (await s.direct.stalled()).sort().join();
+          return fresh?.state === "done" && a?.live === false && b?.live === false && stalled === "stalled-a,stalled-b";
+        };
+        for (const until = Date.now() + 4000; Date.now() < until && !(await settled()); ) await sleep(200);
         s.proxy.delayMs = 0;
         // nobody started "fresh": it is not held and not a run to resume
         expect(await s.direct.info("fresh")).toMatchObject({ state: "done", live: false });
