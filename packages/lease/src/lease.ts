@@ -1,6 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { InvalidArgumentError, isGraphkeepError, StoreUnavailableError, withTimeout } from "@graphkeep/core";
+import {
+  InvalidArgumentError,
+  InvalidConfigError,
+  isGraphkeepError,
+  StoreUnavailableError,
+  withTimeout,
+} from "@graphkeep/core";
 import { LeaseLostError, ThreadBusyError } from "./errors.js";
 import {
   FENCE_KEY,
@@ -239,6 +245,13 @@ export class Lease implements LeaseStore {
     operation: "put" | "putWrites" | "deleteThread",
   ): Promise<void> {
     const token = fenceOf(config);
+    const raw = config?.configurable?.[FENCE_KEY];
+    if (token === undefined && raw !== undefined && raw !== null) {
+      // a write that claims a fence it does not carry readably is refused, never let through unchecked
+      throw new InvalidConfigError(
+        `lease: ${operation} on thread "${threadId}" carries configurable.${FENCE_KEY} = ${JSON.stringify(raw)}; it must be the number withThreadLease set`,
+      );
+    }
     if (token === undefined && operation !== "deleteThread") return;
     const info = await this.info(threadId);
     if (token === undefined) {

@@ -328,6 +328,18 @@ for (const backend of leaseBackends) {
       expect(r.stored).toEqual(["current 1", "current 2"]);
     });
 
+    it("refuses a write whose fence is not a number instead of letting it through unchecked", async () => {
+      const h = await lease.acquire("pw-malformed");
+      const at = (fence: unknown) => ({ configurable: { thread_id: "pw-malformed", __graphkeep_fence: fence } });
+      for (const fence of [String(h.token), `${h.token - 1}`, { token: h.token }]) {
+        await expect(lease.assertCurrent("pw-malformed", at(fence), "putWrites")).rejects.toMatchObject({
+          code: "INVALID_CONFIG",
+        });
+      }
+      await expect(lease.assertCurrent("pw-malformed", at(h.token), "putWrites")).resolves.toBeUndefined();
+      await lease.release(h);
+    });
+
     it("withFencing over another saver checks every caller's own fence too", async () => {
       const r = await concurrentWrites(withFencing(new MemorySaver(), lease), lease, "pw-fenced");
       expect(r.statuses).toEqual(["rejected", "fulfilled", "rejected", "fulfilled"]);
